@@ -1,0 +1,80 @@
+"""Writes to projects and their memberships."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from labeling.models import Membership, Project, Role
+
+
+def project_create(*, user: AbstractBaseUser, name: str, description: str = "") -> Project:
+    """Create a project; its creator becomes its owner."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "A project needs a name."})
+    with transaction.atomic():
+        project = Project.objects.create(name=name, description=description, created_by=user)
+        Membership.objects.create(project=project, user=user, role=Role.OWNER)
+    return project
+
+
+def project_update(*, project: Project, name: str | None = None, description: str | None = None):
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise ValidationError({"name": "A project needs a name."})
+        project.name = name
+    if description is not None:
+        project.description = description
+    project.save(update_fields=["name", "description", "updated_at"])
+    return project
+
+
+def project_delete(*, project: Project) -> None:
+    project.delete()
+
+
+def _other_owner_exists(membership: Membership) -> bool:
+    return (
+        Membership.objects.select_for_update()
+        .filter(project_id=membership.project_id, role=Role.OWNER)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+def member_add(*, project: Project, username: str, role: str) -> Membership:
+    if role not in Role.values:
+        raise ValidationError({"role": f"Role must be one of {', '.join(Role.values)}."})
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise ValidationError({"username": f"There is no user named {username!r}."})
+    with transaction.atomic():
+        if Membership.objects.filter(project=project, user=user).exists():
+            raise ValidationError({"username": f"{username} is already a member."})
+        return Membership.objects.create(project=project, user=user, role=role)
+
+
+def member_set_role(*, membership: Membership, role: str) -> Membership:
+    if role not in Role.values:
+        raise ValidationError({"role": f"Role must be one of {', '.join(Role.values)}."})
+    with transaction.atomic():
+        if (
+            membership.role == Role.OWNER
+            and role != Role.OWNER
+            and not _other_owner_exists(membership)
+        ):
+            raise ValidationError({"role": "A project must keep at least one owner."})
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+def member_remove(*, membership: Membership) -> None:
+    with transaction.atomic():
+        if membership.role == Role.OWNER and not _other_owner_exists(membership):
+            raise ValidationError({"user": "A project must keep at least one owner."})
+        membership.delete()

@@ -1,0 +1,90 @@
+"""`make run`: migrate, make sure an admin exists, then run the web server and a worker.
+
+Both run as child processes; Ctrl-C (or SIGTERM) stops both cleanly, and if either one
+dies the other is stopped too, so nothing is left running in the background.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+STOP_TIMEOUT_S = 20
+
+
+class Command(BaseCommand):
+    help = "Run the studio on one machine: web server and Celery worker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--web-workers", type=int, default=2)
+
+    def handle(self, *args, host: str, port: int, web_workers: int, **options):
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        call_command("ensure_admin")
+
+        python = sys.executable
+        web = [
+            python, "-m", "gunicorn", "studio.wsgi",
+            "--bind", f"{host}:{port}",
+            "--workers", str(web_workers), "--threads", "4",
+            "--access-logfile", "-", "--graceful-timeout", "10",
+        ]  # fmt: skip
+        worker = [
+            python, "-m", "celery", "-A", "studio", "worker",
+            "--queues", "default,train", "--concurrency", "1",
+            "--without-mingle", "--without-gossip", "--loglevel", "INFO",
+        ]  # fmt: skip
+        children = {
+            "web server": subprocess.Popen(web),
+            "worker": subprocess.Popen(worker),
+        }
+        self.stdout.write(
+            self.style.SUCCESS(f"Detection Studio is running at http://{host}:{port}")
+            + "  (Ctrl-C stops the web server and the worker)"
+        )
+        self.stdout.flush()
+
+        stopping = False
+
+        def request_stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        exit_code = 0
+        while not stopping:
+            for name, proc in children.items():
+                if proc.poll() is not None:
+                    self.stderr.write(f"The {name} stopped (exit code {proc.returncode}).")
+                    exit_code = 1
+                    stopping = True
+            time.sleep(0.3)
+        self._stop(children)
+        self.stdout.write("Stopped the web server and the worker.")
+        if exit_code:
+            raise SystemExit(exit_code)
+
+    def _stop(self, children: dict[str, subprocess.Popen]) -> None:
+        for proc in children.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for name, proc in children.items():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.stderr.write(f"The {name} did not stop in {STOP_TIMEOUT_S} s: killing it.")
+                proc.kill()
+                proc.wait()

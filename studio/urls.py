@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from studio import api, views
+
+api_v1 = [
+    path("auth/token", api.TokenCreateView.as_view(), name="api-token"),
+    path("me", api.MeView.as_view(), name="api-me"),
+    path("system/worker-checks", api.WorkerCheckListView.as_view(), name="api-worker-checks"),
+    path(
+        "system/worker-checks/<int:check_id>",
+        api.WorkerCheckDetailView.as_view(),
+        name="api-worker-check",
+    ),
+    path("", include("labeling.api_urls")),
+    path("schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/password/",
+        auth_views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    path("accounts/", views.account, name="account"),
+    path("system/", views.system, name="system"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("", include("labeling.urls")),
+]

@@ -1,0 +1,163 @@
+"""Every endpoint x every role x an object of another project.
+
+The tables below are written out by hand, independently of labeling/permissions.py.
+`test_every_endpoint_has_an_entry` fails when a URL is added without an entry here.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+ROLES = ["owner", "annotator", "viewer", "outsider", "anonymous"]
+
+
+def _status(owner, annotator, viewer, outsider=404, anonymous=401):
+    return dict(zip(ROLES, [owner, annotator, viewer, outsider, anonymous], strict=True))
+
+
+# (url name, method) -> (url args builder, request body, expected status per role).
+# "outsider" is a member of another project only: it must get 404, never 403.
+PROJECT_API = {
+    ("api-project", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
+    ("api-project", "PATCH"): (
+        lambda t: [t["project"].pk],
+        {"name": "Renamed"},
+        _status(200, 403, 403),
+    ),
+    ("api-project", "DELETE"): (lambda t: [t["project"].pk], None, _status(204, 403, 403)),
+    ("api-project-members", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
+    ("api-project-members", "POST"): (
+        lambda t: [t["project"].pk],
+        {"username": "newcomer", "role": "viewer"},
+        _status(201, 403, 403),
+    ),
+    ("api-project-member", "PATCH"): (
+        lambda t: [t["project"].pk, t["viewer_membership"].pk],
+        {"role": "annotator"},
+        _status(200, 403, 403),
+    ),
+    ("api-project-member", "DELETE"): (
+        lambda t: [t["project"].pk, t["viewer_membership"].pk],
+        None,
+        _status(204, 403, 403),
+    ),
+}
+
+PROJECT_PAGES = {
+    ("project-detail", "GET"): (
+        lambda t: [t["project"].pk],
+        None,
+        _status(200, 200, 200, anonymous=302),
+    ),
+}
+
+# Endpoints that are not about one project: what an anonymous and a signed-in user get.
+GLOBAL = {
+    ("home", "GET"): {"anonymous": 302, "user": 302},
+    ("healthz", "GET"): {"anonymous": 200, "user": 200},
+    ("login", "GET"): {"anonymous": 200, "user": 200},
+    ("logout", "POST"): {"anonymous": 302, "user": 302},
+    ("password_change", "GET"): {"anonymous": 302, "user": 200},
+    ("password_change_done", "GET"): {"anonymous": 302, "user": 200},
+    ("account", "GET"): {"anonymous": 302, "user": 200},
+    ("system", "GET"): {"anonymous": 302, "user": 302},  # staff only: others go to login
+    ("project-list", "GET"): {"anonymous": 302, "user": 200},
+    ("api-token", "POST"): {"anonymous": 400, "user": 400},  # needs credentials
+    ("api-me", "GET"): {"anonymous": 401, "user": 200},
+    ("api-projects", "GET"): {"anonymous": 401, "user": 200},
+    ("api-projects", "POST"): {"anonymous": 401, "user": 201},
+    ("api-worker-checks", "POST"): {"anonymous": 401, "user": 202},
+    ("api-worker-check", "GET"): {"anonymous": 401, "user": 404},  # someone else's check
+    ("api-schema", "GET"): {"anonymous": 200, "user": 200},
+    ("api-docs", "GET"): {"anonymous": 200, "user": 200},
+}
+GLOBAL_ARGS = {"api-worker-check": lambda t: [t["foreign_check"].pk]}
+GLOBAL_BODIES = {("api-projects", "POST"): {"name": "Mine"}}
+
+
+def _names(resolver, namespace=None):
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace == "admin":
+                continue  # Django's admin: staff only, guarded by Django itself
+            yield from _names(pattern, pattern.namespace)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            yield pattern.name
+
+
+def test_every_endpoint_has_an_entry():
+    covered = {name for name, _ in [*PROJECT_API, *PROJECT_PAGES, *GLOBAL]}
+    existing = set(_names(get_resolver()))
+    assert existing - covered == set(), "add these endpoints to the role matrix"
+    assert covered - existing == set(), "these matrix entries name no endpoint"
+
+
+@pytest.fixture
+def team(project_team):
+    from labeling.models import Membership
+    from studio.models import WorkerCheck
+
+    viewer = project_team["users"]["viewer"]
+    project_team["viewer_membership"] = Membership.objects.get(user=viewer)
+    project_team["foreign_check"] = WorkerCheck.objects.create(
+        created_by=project_team["users"]["outsider"], requested_by_pid=1
+    )
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user(username="newcomer")
+    return project_team
+
+
+def _request(client, method, url, body):
+    kwargs = {"content_type": "application/json", "data": body} if body is not None else {}
+    return getattr(client, method.lower())(url, **kwargs)
+
+
+def _client(team, role, *, api: bool):
+    if role == "anonymous":
+        return Client()
+    client = Client()
+    client.force_login(team["users"][role])
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("case", list(PROJECT_API) + list(PROJECT_PAGES), ids=str)
+def test_project_endpoint_role(team, case, role):
+    args, body, expected = {**PROJECT_API, **PROJECT_PAGES}[case]
+    name, method = case
+    client = _client(team, role, api=name.startswith("api-"))
+    response = _request(client, method, reverse(name, args=args(team)), body)
+    assert response.status_code == expected[role], response.content[:300]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["owner", "annotator", "viewer"])
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+def test_member_of_another_project_is_404(team, role, method):
+    """A membership id of project B under project A's URL: not found, whatever the role."""
+    other_membership = team["other"].memberships.get()
+    client = _client(team, role, api=True)
+    url = reverse("api-project-member", args=[team["project"].pk, other_membership.pk])
+    response = _request(client, method, url, {"role": "viewer"} if method == "PATCH" else None)
+    assert response.status_code in (404, 403)
+    if role == "owner":
+        assert response.status_code == 404
+    other_membership.refresh_from_db()
+    assert other_membership.role == "owner"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("who", ["anonymous", "user"])
+@pytest.mark.parametrize("case", list(GLOBAL), ids=str)
+def test_global_endpoint(team, case, who):
+    name, method = case
+    args = GLOBAL_ARGS.get(name, lambda t: [])(team)
+    client = Client()
+    if who == "user":
+        client.force_login(team["users"]["viewer"])
+    response = _request(client, method, reverse(name, args=args), GLOBAL_BODIES.get(case))
+    assert response.status_code == GLOBAL[case][who], response.content[:300]
