@@ -215,7 +215,7 @@ SPECTACULAR_SETTINGS = {
 BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = require_url(
     "CELERY_BROKER_URL",
-    env_str("CELERY_BROKER_URL", "filesystem://"),
+    env_str("CELERY_BROKER_URL", "filesystem://localhost/"),
     {"filesystem", "redis", "rediss"},
 )
 if CELERY_BROKER_URL.startswith("filesystem://"):

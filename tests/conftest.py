@@ -70,3 +70,67 @@ def api_client_for():
 
 def media_root() -> Path:
     return Path(settings.MEDIA_ROOT)
+
+
+def test_database_url() -> str:
+    """The URL of the database the tests use, for child processes (workers, servers)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{db['NAME']}"
+
+
+test_database_url.__test__ = False  # a helper, not a test
+
+
+def purge_broker() -> None:
+    from studio.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in ("default", "train"):
+            conn.default_channel.queue_purge(queue)  # a missing queue is fine
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path):
+    """A real Celery worker process on the test database and the test broker."""
+    import signal
+    import subprocess
+    import sys
+
+    try:
+        purge_broker()
+    except Exception:  # noqa: BLE001 - a fresh broker has no queues to purge
+        pass
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "STUDIO_DATA_DIR": str(settings.DATA_DIR),
+    }
+    log = (tmp_path / "worker.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "studio", "worker",
+            "--queues", "default,train", "--concurrency", "1", "--loglevel", "INFO",
+            "--without-mingle", "--without-gossip", "--hostname", f"test-{os.getpid()}@%h",
+        ],  # fmt: skip
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    proc.log_path = tmp_path / "worker.log"
+    yield proc
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()

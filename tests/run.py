@@ -39,11 +39,12 @@ def main() -> int:
         env.pop(name, None)
     env["STUDIO_DATA_DIR"] = tempfile.mkdtemp(prefix="studio-test-")
     missing = []
-    if answers("127.0.0.1", 5432):
+    embedded_only = os.environ.get("STUDIO_TEST_SERVICES") == "embedded"  # for a local check
+    if not embedded_only and answers("127.0.0.1", 5432):
         env["DATABASE_URL"] = POSTGRES_URL
     else:
         missing.append("PostgreSQL at 127.0.0.1:5432")
-    if answers("127.0.0.1", 6379):
+    if not embedded_only and answers("127.0.0.1", 6379):
         env["CELERY_BROKER_URL"] = REDIS_URL
         env["STUDIO_TEST_REDIS"] = REDIS_URL
     else:

@@ -39,6 +39,7 @@ class Command(BaseCommand):
             "--bind", f"{host}:{port}",
             "--workers", str(web_workers), "--threads", "4",
             "--access-logfile", "-", "--graceful-timeout", "10",
+            "--control-socket", str(settings.DATA_DIR / "gunicorn.ctl"),
         ]  # fmt: skip
         worker = [
             python, "-m", "celery", "-A", "studio", "worker",
