@@ -181,6 +181,23 @@ if env_bool("STUDIO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 
+# --- Image ingest (labeling/ingest.py, labeling/zips.py) -------------------------------
+# Largest image file accepted, in bytes (30 MB).
+STUDIO_MAX_IMAGE_BYTES = env_int("STUDIO_MAX_IMAGE_BYTES", 30 * 1024 * 1024, minimum=1024)
+# Largest image accepted, in pixels (width x height): larger ones are refused as possible
+# decompression bombs. Also set as Pillow's Image.MAX_IMAGE_PIXELS.
+STUDIO_MAX_IMAGE_PIXELS = env_int("STUDIO_MAX_IMAGE_PIXELS", 100_000_000, minimum=1)
+# Longest side of the thumbnails shown in grids, in pixels.
+STUDIO_THUMBNAIL_SIZE = env_int("STUDIO_THUMBNAIL_SIZE", 256, minimum=32)
+# Zip archives (uploads and dataset imports): limits on the total uncompressed size, the
+# number of entries and the compression ratio of any entry; beyond them it is refused.
+STUDIO_ZIP_MAX_BYTES = env_int("STUDIO_ZIP_MAX_BYTES", 4 * 1024**3, minimum=1024)
+STUDIO_ZIP_MAX_ENTRIES = env_int("STUDIO_ZIP_MAX_ENTRIES", 50_000, minimum=1)
+STUDIO_ZIP_MAX_RATIO = env_int("STUDIO_ZIP_MAX_RATIO", 200, minimum=1)
+# Files in one multipart request (Django's default is 100): the upload page sends one per
+# request, scripts may send many.
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 1000, minimum=1)
+
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -55,7 +55,10 @@ def test_success_resets_the_failure_count(alice):
     client = Client(REMOTE_ADDR="10.1.2.4")
     for _ in range(4):
         client.post("/accounts/login/", {"username": "alice", "password": "bad"})
-    assert client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}).status_code == 302
+    assert (
+        client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}).status_code
+        == 302
+    )
     client.post("/accounts/logout/")
     for _ in range(4):
         response = client.post("/accounts/login/", {"username": "alice", "password": "bad"})
@@ -122,8 +125,12 @@ def test_admin_can_create_users(client, make_user, django_user_model):
     client.force_login(admin)
     response = client.post(
         "/admin/auth/user/add/",
-        {"username": "bob", "password1": "bobs-Long-pass-77", "password2": "bobs-Long-pass-77",
-         "usable_password": "true"},
+        {
+            "username": "bob",
+            "password1": "bobs-Long-pass-77",
+            "password2": "bobs-Long-pass-77",
+            "usable_password": "true",
+        },
     )
     assert response.status_code == 302, response.content[:2000]
     assert django_user_model.objects.get(username="bob").check_password("bobs-Long-pass-77")
