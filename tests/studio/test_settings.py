@@ -80,3 +80,17 @@ def test_check_deploy_fails_with_debug_on():
     result = manage("check", "--deploy", "--fail-level", "WARNING", **env)
     assert result.returncode != 0
     assert "DEBUG" in result.stdout + result.stderr
+
+
+def test_s3_media_storage_is_selected_by_settings():
+    result = manage(
+        "shell",
+        "-c",
+        "from django.core.files.storage import default_storage as s; "
+        "print(type(s).__name__, s.bucket_name, s.endpoint_url)",
+        STUDIO_MEDIA_STORAGE="s3",
+        AWS_STORAGE_BUCKET_NAME="studio-media",
+        AWS_S3_ENDPOINT_URL="http://127.0.0.1:9000",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["S3Storage", "studio-media", "http://127.0.0.1:9000"]
