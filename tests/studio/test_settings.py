@@ -93,4 +93,4 @@ def test_s3_media_storage_is_selected_by_settings():
         AWS_S3_ENDPOINT_URL="http://127.0.0.1:9000",
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["S3Storage", "studio-media", "http://127.0.0.1:9000"]
+    assert result.stdout.splitlines()[-1].split() == ["S3Storage", "studio-media", "http://127.0.0.1:9000"]
