@@ -86,11 +86,15 @@ def test_s3_media_storage_is_selected_by_settings():
     result = manage(
         "shell",
         "-c",
-        "from django.core.files.storage import default_storage as s; "
+        "from django.core.files.storage import storages; s = storages[\"default\"]; "
         "print(type(s).__name__, s.bucket_name, s.endpoint_url)",
         STUDIO_MEDIA_STORAGE="s3",
         AWS_STORAGE_BUCKET_NAME="studio-media",
         AWS_S3_ENDPOINT_URL="http://127.0.0.1:9000",
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1].split() == ["S3Storage", "studio-media", "http://127.0.0.1:9000"]
+    assert result.stdout.splitlines()[-1].split() == [
+        "S3Storage",
+        "studio-media",
+        "http://127.0.0.1:9000",
+    ]
