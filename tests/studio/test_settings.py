@@ -20,7 +20,11 @@ PRODUCTION = {
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in PRODUCTION and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=REPO_ROOT,
@@ -86,7 +90,7 @@ def test_s3_media_storage_is_selected_by_settings():
     result = manage(
         "shell",
         "-c",
-        "from django.core.files.storage import storages; s = storages[\"default\"]; "
+        'from django.core.files.storage import storages; s = storages["default"]; '
         "print(type(s).__name__, s.bucket_name, s.endpoint_url)",
         STUDIO_MEDIA_STORAGE="s3",
         AWS_STORAGE_BUCKET_NAME="studio-media",

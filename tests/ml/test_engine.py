@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision.models.detection.fcos import FCOS
+
+from training.ml import checkpoint as ckpt
+from training.ml.engine import TrainResult, WarmupCosine, train
+from training.ml.errors import CheckpointError, DatasetError, TrainingDiverged
+
+from .conftest import tiny_config
+
+
+def _step_losses(events: list[dict]) -> list[float]:
+    return [e["loss"] for e in events if e["event"] == "step"]
+
+
+def test_a_few_steps_learn_the_rectangles(synthetic: tuple[Path, Path], tmp_path: Path) -> None:
+    events: list[dict] = []
+    result = train(
+        tiny_config(epochs=4),
+        coco=synthetic[0],
+        images_dir=synthetic[1],
+        out_dir=tmp_path,
+        on_progress=events.append,
+    )
+    losses = _step_losses(events)
+    assert len(losses) == 4 * 3  # 10 training images (2 held out), batch 4
+    assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3
+    assert result.status == "completed"
+    assert result.epochs_completed == 4
+    assert result.best_checkpoint == tmp_path / "best.pt"
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3, 4]
+    assert set(epochs[0]["val"]) == {"map", "map50", "map75"}
+    assert epochs[-1]["eta_seconds"] == 0
+    step = next(e for e in events if e["event"] == "step")
+    assert {"epoch", "step", "steps", "losses", "lr", "eta_seconds"} <= set(step)
+    assert events[-1] == {
+        "event": "done",
+        "status": "completed",
+        "epoch": 4,
+        "best_epoch": result.best_epoch,
+    }
+
+
+def test_resume_continues_with_the_identical_next_step(
+    synthetic: tuple[Path, Path], tmp_path: Path
+) -> None:
+    config = tiny_config(epochs=2)
+    straight: list[dict] = []
+    train(config, coco=synthetic[0], images_dir=synthetic[1], out_dir=tmp_path / "a",
+          on_progress=straight.append)  # fmt: skip
+
+    first: list[dict] = []
+    stopped = train(
+        config,
+        coco=synthetic[0],
+        images_dir=synthetic[1],
+        out_dir=tmp_path / "b",
+        on_progress=first.append,
+        should_stop=lambda: any(e["event"] == "epoch" for e in first),
+    )
+    assert stopped.status == "cancelled"
+    assert stopped.epochs_completed == 1
+    state = ckpt.load(tmp_path / "b" / "last.pt")
+    assert state["epoch"] == 1
+    assert state["global_step"] == 3
+
+    resumed: list[dict] = []
+    result = train(
+        config,
+        coco=synthetic[0],
+        images_dir=synthetic[1],
+        out_dir=tmp_path / "b",
+        resume=tmp_path / "b" / "last.pt",
+        on_progress=resumed.append,
+    )
+    assert result.epochs_completed == 2
+    assert resumed[0]["epoch"] == 2
+    assert resumed[0]["global_step"] == 4
+    assert _step_losses(first) == _step_losses(straight)[:3]
+    assert _step_losses(resumed) == _step_losses(straight)[3:]  # bit for bit
+    assert [h["epoch"] for h in result.history] == [1, 2]
+
+
+def test_same_seed_same_run(synthetic: tuple[Path, Path], tmp_path: Path) -> None:
+    runs = []
+    for name in ("a", "b"):
+        events: list[dict] = []
+        train(tiny_config(epochs=1), coco=synthetic[0], images_dir=synthetic[1],
+              out_dir=tmp_path / name, on_progress=events.append)  # fmt: skip
+        runs.append(_step_losses(events))
+    assert runs[0] == runs[1]
+
+
+def test_nan_loss_raises_a_clear_error(
+    synthetic: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def nan_loss(self, *args, **kwargs):
+        return {"classification": torch.tensor(float("nan"), requires_grad=True)}
+
+    monkeypatch.setattr(FCOS, "compute_loss", nan_loss)
+    with pytest.raises(TrainingDiverged, match=r"loss is nan at epoch 1, step 1.*learning rate"):
+        train(tiny_config(), coco=synthetic[0], images_dir=synthetic[1], out_dir=tmp_path)
+
+
+def test_time_budget_stops_with_a_checkpoint(synthetic: tuple[Path, Path], tmp_path: Path) -> None:
+    result = train(
+        tiny_config(epochs=50, time_budget_minutes=0.001),
+        coco=synthetic[0],
+        images_dir=synthetic[1],
+        out_dir=tmp_path,
+    )
+    assert result.status == "time_budget"
+    assert result.epochs_completed == 1  # the partial epoch is validated and kept
+    assert ckpt.load(result.best_checkpoint)["kind"] == "best"
+
+
+def test_early_stopping(synthetic: tuple[Path, Path], tmp_path: Path) -> None:
+    # With a learning rate this small nothing improves after the first epoch.
+    result = train(
+        tiny_config(epochs=10, lr=1e-9, early_stopping_patience=2),
+        coco=synthetic[0],
+        images_dir=synthetic[1],
+        out_dir=tmp_path,
+    )
+    assert result.status == "early_stopped"
+    assert result.epochs_completed == result.best_epoch + 2
+
+
+def test_class_without_boxes_is_refused(synthetic: tuple[Path, Path], tmp_path: Path) -> None:
+    coco = json.loads(synthetic[0].read_text())
+    coco["categories"].append({"id": 9, "name": "green"})
+    with pytest.raises(DatasetError, match="class 'green' has no boxes"):
+        train(tiny_config(), coco=coco, images_dir=synthetic[1], out_dir=tmp_path)
+
+
+def test_resume_refuses_a_best_checkpoint(
+    trained: TrainResult, synthetic: tuple[Path, Path], tmp_path: Path
+) -> None:
+    with pytest.raises(CheckpointError, match="last.pt"):
+        train(tiny_config(epochs=3), coco=synthetic[0], images_dir=synthetic[1], out_dir=tmp_path,
+              resume=trained.best_checkpoint)  # fmt: skip
+
+
+def test_warmup_then_cosine() -> None:
+    schedule = WarmupCosine(warmup_steps=10, total_steps=110, min_ratio=0.1)
+    assert schedule(0) == pytest.approx(0.001)
+    assert schedule(10) == pytest.approx(1.0)
+    assert schedule(60) == pytest.approx(0.55)
+    assert schedule(110) == pytest.approx(0.1)
+    assert schedule(500) == pytest.approx(0.1)
+
+
+def test_every_augmentation_switched_on_trains(
+    synthetic: tuple[Path, Path], tmp_path: Path
+) -> None:
+    config = tiny_config(epochs=1, val_fraction=0)
+    for name in (
+        "hflip",
+        "vflip",
+        "scale_jitter",
+        "color_jitter",
+        "blur_noise",
+        "cutout",
+        "mosaic",
+    ):
+        setattr(config.augment, name, True)
+    result = train(config, coco=synthetic[0], images_dir=synthetic[1], out_dir=tmp_path)
+    assert result.status == "completed"
+    assert result.best_metrics == {}  # no validation split: the last epoch is the best
+    assert result.best_epoch == 1
+
+
+def test_eta_counts_down(synthetic: tuple[Path, Path], tmp_path: Path) -> None:
+    events: list[dict] = []
+    train(tiny_config(epochs=3), coco=synthetic[0], images_dir=synthetic[1], out_dir=tmp_path,
+          on_progress=events.append)  # fmt: skip
+    steps = [e for e in events if e["event"] == "step"]
+    # From the first step on, the ETA covers the rest of the run, not only this epoch.
+    first = steps[0]
+    assert first["eta_seconds"] > 0
+    assert steps[-1]["eta_seconds"] == 0  # last step of the last epoch
+    etas = [e["eta_seconds"] for e in events if e["event"] == "epoch"]
+    assert etas[0] > etas[1] > etas[2] == 0

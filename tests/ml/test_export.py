@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from training.ml import checkpoint as ckpt
+from training.ml.data import CocoDetection
+from training.ml.engine import TrainResult
+from training.ml.errors import ConfigError, ExportCheckFailed
+from training.ml.export import check_parity, export_onnx, read_metadata
+from training.ml.predict import InferenceModel
+from training.ml.runtime import OnnxDetector
+
+
+@pytest.fixture(scope="module")
+def exported(trained: TrainResult, synthetic: tuple[Path, Path], tmp_path_factory) -> dict:
+    dataset = CocoDetection(*synthetic)
+    images = [dataset.load_image(i) for i in range(3)]
+    out = tmp_path_factory.mktemp("export") / "model.onnx"
+    return export_onnx(trained.best_checkpoint, out, images=images, score_threshold=0.4)
+
+
+def test_export_passes_checker_and_parity(exported: dict) -> None:
+    model = onnx.load(exported["path"])
+    onnx.checker.check_model(model)
+    assert model.opset_import[0].version >= 17
+    assert exported["parity"]["detections_compared"] > 0
+    assert exported["parity"]["max_box_error_px"] <= 1.0
+    assert exported["parity"]["batches"] == 4  # 3 single images + 1 batch of 3
+
+
+def test_metadata_round_trips(exported: dict, trained: TrainResult) -> None:
+    meta = read_metadata(exported["path"])
+    assert meta["class_names"] == ["red", "blue"] == trained.class_names
+    assert meta["category_ids"] == [1, 2]
+    assert meta["input_size"] == "128"
+    assert meta["preset"] == "fast"
+    assert meta["score_threshold"] == "0.4"
+    assert float(meta["nms_iou"]) == 0.6
+    assert meta["normalization"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    assert set(meta["versions"]) >= {"torch", "torchvision", "onnx"}
+
+
+def test_onnx_matches_pytorch_on_dynamic_batch_and_size(
+    exported: dict, trained: TrainResult
+) -> None:
+    model, config = ckpt.model_from_checkpoint(ckpt.load(trained.best_checkpoint))
+    wrapper = InferenceModel(model, config.input_size).eval()
+    session = ort.InferenceSession(exported["path"], providers=["CPUExecutionProvider"])
+    images = torch.randint(0, 255, (2, 3, 90, 150), dtype=torch.uint8)
+    with torch.no_grad():
+        expected = wrapper(images)
+    actual = session.run(None, {"images": images.numpy()})
+    order_e = np.lexsort((-expected[1].numpy(), expected[3].numpy()))
+    order_a = np.lexsort((-actual[1], actual[3]))
+    assert len(order_e) == len(order_a)
+    np.testing.assert_allclose(actual[0][order_a], expected[0].numpy()[order_e], atol=1.0)
+    np.testing.assert_allclose(actual[1][order_a], expected[1].numpy()[order_e], atol=1e-3)
+    assert (actual[0][:, [0, 2]] <= 150).all()
+    assert (actual[0][:, [1, 3]] <= 90).all()
+
+
+def test_a_model_that_differs_fails_the_parity_check(exported: dict, trained: TrainResult) -> None:
+    model, config = ckpt.model_from_checkpoint(ckpt.load(trained.best_checkpoint))
+    with torch.no_grad():
+        for param in model.head.parameters():
+            param.add_(0.05)
+    wrapper = InferenceModel(model, config.input_size).eval()
+    images = [torch.randint(0, 255, (3, 128, 128), dtype=torch.uint8)]
+    with pytest.raises(ExportCheckFailed, match="disagree"):
+        check_parity(wrapper, exported["path"], images)
+
+
+def test_runtime_uses_the_models_threshold(exported: dict, synthetic: tuple[Path, Path]) -> None:
+    detector = OnnxDetector(exported["path"])
+    assert detector.threshold == 0.4
+    image = CocoDetection(*synthetic).load_image(0).permute(1, 2, 0).numpy()
+    for detection in detector.detect(image):
+        assert detection["score"] >= 0.4
+        assert detection["label"] in {"red", "blue"}
+
+
+def test_old_opset_is_refused(trained: TrainResult, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="opset"):
+        export_onnx(trained.best_checkpoint, tmp_path / "m.onnx", opset=13)
+    assert not (tmp_path / "m.onnx").exists()

@@ -1,0 +1,212 @@
+"""Command line: ``python -m training.ml train|evaluate|export|predict``.
+
+Results go to stdout as JSON, progress to stderr. A bad argument or bad data ends
+with one ``error: ...`` line on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from training.ml.errors import EngineError
+
+logger = logging.getLogger("training.ml")
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+class UsageError(Exception):
+    """A command-line argument is invalid."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m training.ml", description="Detection engine")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train a detector on a COCO data set")
+    train.add_argument("--coco", required=True, type=Path, help="COCO JSON of the training data")
+    train.add_argument("--images", required=True, type=Path, help="folder of the images")
+    train.add_argument("--out", required=True, type=Path, help="folder for last.pt and best.pt")
+    train.add_argument("--val-coco", type=Path, help="COCO JSON of the validation data")
+    train.add_argument("--val-images", type=Path, help="image folder of the validation data")
+    train.add_argument("--preset", choices=["fast", "balanced", "accurate"], default="fast")
+    train.add_argument("--time-budget", type=_positive_float, metavar="MINUTES")
+    train.add_argument("--epochs", type=_positive_int, default=50)
+    train.add_argument("--image-size", type=_positive_int)
+    train.add_argument("--batch-size", type=_positive_int, default=4)
+    train.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
+    train.add_argument("--lr", type=_positive_float)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--workers", type=int, default=0, help="data loader processes")
+    train.add_argument("--threads", type=_positive_int, help="CPU threads (default: all)")
+    train.add_argument("--no-pretrained", action="store_true", help="random backbone")
+    train.add_argument("--resume", type=Path, metavar="CHECKPOINT", help="a last.pt to continue")
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on a COCO data set")
+    evaluate.add_argument("--checkpoint", required=True, type=Path)
+    evaluate.add_argument("--coco", required=True, type=Path)
+    evaluate.add_argument("--images", required=True, type=Path)
+    evaluate.add_argument("--out", required=True, type=Path, help="report JSON to write")
+
+    export = commands.add_parser("export", help="export a checkpoint to verified ONNX")
+    export.add_argument("--checkpoint", required=True, type=Path)
+    export.add_argument("--out", required=True, type=Path, help="model.onnx to write")
+    export.add_argument(
+        "--images", type=Path, nargs="*", help="images or folders for the parity check"
+    )
+    export.add_argument("--threshold", type=float, default=0.3, help="default score threshold")
+    export.add_argument("--opset", type=int, default=17)
+
+    predict = commands.add_parser("predict", help="run an exported model on images (JSON out)")
+    predict.add_argument("--model", required=True, type=Path)
+    predict.add_argument("--threshold", type=float, help="score threshold (default: the model's)")
+    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> dict[str, Any]:
+    from training.ml.config import TrainConfig
+    from training.ml.engine import train
+
+    config = TrainConfig(
+        preset=args.preset,
+        image_size=args.image_size,
+        epochs=args.epochs,
+        time_budget_minutes=args.time_budget,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        seed=args.seed,
+        num_workers=args.workers,
+        num_threads=args.threads,
+        pretrained=not args.no_pretrained,
+    )
+
+    def report(event: dict[str, Any]) -> None:
+        if event["event"] == "step":
+            logger.info(
+                "epoch %d step %d/%d loss %.4f eta %s s",
+                event["epoch"], event["step"], event["steps"], event["loss"],
+                None if event["eta_seconds"] is None else round(event["eta_seconds"]),
+            )  # fmt: skip
+
+    result = train(
+        config,
+        coco=args.coco,
+        images_dir=args.images,
+        out_dir=args.out,
+        val_coco=args.val_coco,
+        val_images_dir=args.val_images,
+        resume=args.resume,
+        on_progress=report,
+    )
+    return {
+        "status": result.status,
+        "epochs_completed": result.epochs_completed,
+        "best_epoch": result.best_epoch,
+        "best_metrics": result.best_metrics,
+        "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
+        "last_checkpoint": str(result.last_checkpoint) if result.last_checkpoint else None,
+        "elapsed_seconds": round(result.elapsed_seconds, 1),
+    }
+
+
+def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from training.ml.evaluate import evaluate_checkpoint
+
+    report = evaluate_checkpoint(args.checkpoint, args.coco, args.images)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    return {
+        "report": str(args.out),
+        "metrics": report["metrics"],
+        "recommended_threshold": report["recommended_threshold"],
+    }
+
+
+def _image_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise EngineError(f"image not found: {path}")
+    return files
+
+
+def _export(args: argparse.Namespace) -> dict[str, Any]:
+    from training.ml.data import read_image
+    from training.ml.export import export_onnx
+
+    images = None
+    if args.images:
+        files = _image_files(args.images)[:8]
+        if not files:
+            raise EngineError("no images found for the parity check")
+        images = [read_image(p) for p in files]
+    return export_onnx(
+        args.checkpoint, args.out, images=images, opset=args.opset, score_threshold=args.threshold
+    )
+
+
+def _predict(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from training.ml.runtime import predict_files
+
+    for path in args.images:
+        if not path.is_file():
+            raise EngineError(f"image not found: {path}")
+    return predict_files(args.model, args.images, threshold=args.threshold)
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "export": _export, "predict": _predict}
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        args = build_parser().parse_args(argv)
+        result = COMMANDS[args.command](args)
+    except UsageError as exc:
+        sys.stderr.write(f"error: {exc} (see python -m training.ml --help)\n")
+        return 2
+    except EngineError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except OSError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130
+    sys.stdout.write(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Benchmark on a Pascal VOC data set (BCCD): train under a time budget, report figures.
+
+    python -m training.ml.bench --voc ../shared/datasets/bccd-voc/BCCD \\
+        --preset fast --budget 15 --out bench-results/
+
+Trains on the ``train`` split (``val`` for early stopping and the best checkpoint),
+evaluates on ``test``, exports verified ONNX and measures ONNX Runtime latency (batch
+1, median of 100 runs after warm-up). Writes ``<out>/<preset>-<budget>min.json``. The
+VOC files are read in place; the converted COCO files go to the output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from defusedxml import ElementTree
+
+from training.ml.errors import DatasetError, EngineError
+
+logger = logging.getLogger(__name__)
+
+
+def voc_to_coco(
+    root: str | Path, split: str, class_names: list[str] | None = None
+) -> dict[str, Any]:
+    """A COCO dict of one ``ImageSets/Main/<split>.txt`` split of a VOC folder.
+
+    ``file_name`` is relative to ``<root>/JPEGImages``. Categories are ``class_names``
+    (ids 1..C in that order) or every class found, sorted.
+    """
+    root = Path(root)
+    split_file = root / "ImageSets" / "Main" / f"{split}.txt"
+    if not split_file.is_file():
+        raise DatasetError(f"VOC split not found: {split_file}")
+    records = []
+    for stem in split_file.read_text().split():
+        tree = ElementTree.parse(root / "Annotations" / f"{stem}.xml")
+        size = tree.find("size")
+        objects = []
+        for obj in tree.iter("object"):
+            box = obj.find("bndbox")
+            x1, y1, x2, y2 = (float(box.find(k).text) for k in ("xmin", "ymin", "xmax", "ymax"))
+            objects.append((obj.find("name").text.strip(), x1, y1, x2, y2))
+        records.append(
+            (
+                tree.find("filename").text.strip(),
+                int(size.find("width").text),
+                int(size.find("height").text),
+                objects,
+            )
+        )
+    names = class_names or sorted({o[0] for r in records for o in r[3]})
+    cat_id = {name: i for i, name in enumerate(names, start=1)}
+    coco: dict[str, Any] = {
+        "images": [],
+        "annotations": [],
+        "categories": [{"id": i, "name": n} for n, i in cat_id.items()],
+    }
+    for image_id, (file_name, width, height, objects) in enumerate(records, start=1):
+        coco["images"].append(
+            {"id": image_id, "file_name": file_name, "width": width, "height": height}
+        )
+        for name, x1, y1, x2, y2 in objects:
+            x1, y1 = max(0.0, x1 - 1), max(0.0, y1 - 1)  # VOC pixels are 1-based
+            w, h = min(float(width), x2) - x1, min(float(height), y2) - y1
+            if w > 0 and h > 0:
+                coco["annotations"].append(
+                    {
+                        "id": len(coco["annotations"]) + 1,
+                        "image_id": image_id,
+                        "category_id": cat_id[name],
+                        "bbox": [x1, y1, w, h],
+                        "area": w * h,
+                        "iscrowd": 0,
+                    }
+                )
+    return coco
+
+
+def onnx_latency_ms(
+    model_path: str | Path, image: np.ndarray, *, threads: int, runs: int = 100
+) -> float:
+    """Median ONNX Runtime latency (ms) of one uint8 ``(H, W, 3)`` image, after warm-up."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    batch = {"images": np.ascontiguousarray(image.transpose(2, 0, 1)[None])}
+    for _ in range(10):
+        session.run(None, batch)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, batch)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def run(
+    voc: Path, preset: str, budget: float, out: Path, *, threads: int, epochs: int
+) -> dict[str, Any]:
+    """Train, evaluate on test, export and time one preset; returns the figures."""
+    import torch
+
+    from training.ml.config import TrainConfig
+    from training.ml.engine import train
+    from training.ml.evaluate import evaluate_checkpoint
+    from training.ml.export import export_onnx
+    from training.ml.runtime import read_rgb
+
+    torch.set_num_threads(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    splits = {}
+    for split in ("train", "val", "test"):
+        path = out / f"bccd-{split}.json"
+        path.write_text(json.dumps(voc_to_coco(voc, split, ["Platelets", "RBC", "WBC"])))
+        splits[split] = path
+    images = voc / "JPEGImages"
+    config = TrainConfig(
+        preset=preset,
+        epochs=epochs,
+        time_budget_minutes=budget,
+        num_threads=threads,
+        early_stopping_patience=None,
+    )
+    config.augment.vflip = True
+    run_dir = out / f"{preset}-{budget:g}min"
+    result = train(
+        config, coco=splits["train"], images_dir=images, out_dir=run_dir, val_coco=splits["val"]
+    )
+    if result.best_checkpoint is None:
+        raise EngineError("training ended without a checkpoint")
+    report = evaluate_checkpoint(result.best_checkpoint, splits["test"], images)
+    (run_dir / "test-report.json").write_text(json.dumps(report))
+    test_images = sorted(images.glob("*.jpg"))[:4]
+    export = export_onnx(
+        result.best_checkpoint,
+        run_dir / "model.onnx",
+        images=[torch.from_numpy(read_rgb(p).copy()).permute(2, 0, 1) for p in test_images],
+        score_threshold=report["recommended_threshold"],
+    )
+    latency = onnx_latency_ms(export["path"], read_rgb(test_images[0]), threads=threads)
+    seconds = [h["seconds"] for h in result.history]
+    figures = {
+        "preset": preset,
+        "budget_minutes": budget,
+        "threads": threads,
+        "status": result.status,
+        "epochs": result.epochs_completed,
+        "best_epoch": result.best_epoch,
+        "seconds_per_epoch": round(statistics.median(seconds), 1) if seconds else None,
+        "elapsed_seconds": round(result.elapsed_seconds, 1),
+        "val": result.best_metrics,
+        "test_map50": report["metrics"]["map50"],
+        "test_map": report["metrics"]["map"],
+        "test_ap50_per_class": {c["name"]: c["ap50"] for c in report["per_class"]},
+        "recommended_threshold": report["recommended_threshold"],
+        "onnx_latency_ms": round(latency, 2),
+        "onnx_size_mb": round(export["size_bytes"] / 2**20, 2),
+        "onnx_parity": export["parity"],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+    (out / f"{preset}-{budget:g}min.json").write_text(json.dumps(figures, indent=1))
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.ml.bench", description=__doc__)
+    parser.add_argument("--voc", type=Path, required=True, help="VOC folder (Annotations, ...)")
+    parser.add_argument("--preset", default="fast", choices=["fast", "balanced", "accurate"])
+    parser.add_argument("--budget", type=float, default=15.0, help="minutes")
+    parser.add_argument("--epochs", type=int, default=200, help="upper bound on epochs")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    try:
+        figures = run(
+            args.voc, args.preset, args.budget, args.out, threads=args.threads, epochs=args.epochs
+        )
+    except EngineError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    sys.stdout.write(json.dumps(figures, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

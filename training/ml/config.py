@@ -1,0 +1,137 @@
+"""Training configuration: one dataclass, serialisable to and from a plain dict.
+
+The studio stores the dict next to a run; the CLI builds it from its arguments; a
+checkpoint carries it so that a resumed run, an evaluation or an export rebuilds the
+same model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from training.ml.errors import ConfigError
+
+PRESETS = ("fast", "balanced", "accurate")
+
+# Input size (square, pixels) of each preset when the config does not set one.
+PRESET_IMAGE_SIZE = {"fast": 320, "balanced": 416, "accurate": 512}
+
+OPTIMIZERS = ("sgd", "adamw")
+MONITORED_METRICS = ("map", "map50")
+
+
+@dataclass
+class Augmentations:
+    """Box-aware training augmentations; each one can be switched off."""
+
+    hflip: bool = True
+    vflip: bool = False
+    scale_jitter: bool = True
+    color_jitter: bool = True
+    blur_noise: bool = True
+    cutout: bool = False
+    mosaic: bool = False
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides how a detector is trained.
+
+    ``image_size`` and ``lr`` left at ``None`` take the preset's / optimizer's default.
+    ``time_budget_minutes`` is wall-clock time for the whole run (training and
+    validation), carried over a resume.
+    """
+
+    preset: str = "fast"
+    image_size: int | None = None
+    epochs: int = 50
+    time_budget_minutes: float | None = None
+    batch_size: int = 4
+    optimizer: str = "sgd"
+    lr: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.02
+    grad_clip_norm: float | None = 10.0
+    early_stopping_patience: int | None = 10
+    monitor: str = "map"
+    val_fraction: float = 0.15
+    seed: int = 0
+    num_workers: int = 0
+    num_threads: int | None = None
+    device: str = "auto"
+    amp: bool = True
+    pretrained: bool = True
+    cache_images: bool = True
+    cache_max_megabytes: int = 2048
+    progress_every: int = 10
+    augment: Augmentations = field(default_factory=Augmentations)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.augment, dict):
+            self.augment = Augmentations(**self.augment)
+        self.validate()
+
+    @property
+    def input_size(self) -> int:
+        """The square input size actually used (the preset's default if unset)."""
+        return self.image_size or PRESET_IMAGE_SIZE[self.preset]
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate actually used (the optimizer's default if unset)."""
+        if self.lr is not None:
+            return self.lr
+        return 0.01 if self.optimizer == "sgd" else 1e-3
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first invalid value."""
+        if self.preset not in PRESETS:
+            raise ConfigError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        if self.image_size is not None and (self.image_size < 64 or self.image_size % 32):
+            raise ConfigError(
+                f"image size must be a multiple of 32, at least 64 (got {self.image_size})"
+            )
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1 (got {self.epochs})")
+        if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:
+            raise ConfigError(
+                f"time budget must be positive (got {self.time_budget_minutes} minutes)"
+            )
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1 (got {self.batch_size})")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+            )
+        if self.lr is not None and not self.lr > 0:
+            raise ConfigError(f"learning rate must be positive (got {self.lr})")
+        if self.monitor not in MONITORED_METRICS:
+            raise ConfigError(f"monitor must be one of {', '.join(MONITORED_METRICS)}")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in [0, 1) (got {self.val_fraction})")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"device must be auto, cpu or cuda[:N] (got {self.device!r})")
+        if self.num_workers < 0 or (self.num_threads is not None and self.num_threads < 1):
+            raise ConfigError("num_workers must be >= 0 and num_threads >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build a config from a dict, rejecting unknown keys (typos fail loudly)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown training setting(s): {', '.join(unknown)}")
+        augment = data.get("augment", {})
+        if isinstance(augment, dict):
+            aug_known = {f.name for f in dataclasses.fields(Augmentations)}
+            bad = sorted(set(augment) - aug_known)
+            if bad:
+                raise ConfigError(f"unknown augmentation(s): {', '.join(bad)}")
+        return cls(**data)

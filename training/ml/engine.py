@@ -1,0 +1,437 @@
+"""The training loop.
+
+``train()`` takes a :class:`TrainConfig`, a COCO file and an image folder, and writes
+``last.pt`` (resume state, every epoch) and ``best.pt`` (best validation mAP) into
+``out_dir``. It stops at ``epochs``, at early stopping, at the wall-clock time budget
+or when ``should_stop()`` returns true (checked before every batch). Progress goes to
+``on_progress(event)`` as plain dicts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from training.ml import checkpoint as ckpt
+from training.ml.config import TrainConfig
+from training.ml.data import CocoDetection, collate, load_coco, split_coco
+from training.ml.errors import CheckpointError, ConfigError, DatasetError, TrainingDiverged
+from training.ml.evaluate import coco_metrics
+from training.ml.models import build_model
+from training.ml.predict import InferenceModel, predict_dataset
+from training.ml.transforms import DetectionTransform, TrainingSamples
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+class WarmupCosine:
+    """Learning-rate factor: linear warm-up, then cosine decay to ``min_ratio``.
+
+    A callable object (not a lambda), so ``LambdaLR.state_dict()`` saves
+    ``total_steps``, which a time budget moves as epoch times become known.
+    """
+
+    def __init__(self, warmup_steps: int, total_steps: int, min_ratio: float) -> None:
+        self.warmup_steps = warmup_steps
+        self.total_steps = total_steps
+        self.min_ratio = min_ratio
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return 0.001 + (1 - 0.001) * step / self.warmup_steps
+        span = max(1, self.total_steps - self.warmup_steps)
+        progress = min(1.0, (step - self.warmup_steps) / span)
+        return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class TrainResult:
+    """What a run ended with. ``status``: completed, early_stopped, time_budget, cancelled."""
+
+    status: str
+    epochs_completed: int
+    best_epoch: int | None
+    best_metrics: dict[str, float]
+    best_checkpoint: Path | None
+    last_checkpoint: Path | None
+    elapsed_seconds: float
+    class_names: list[str]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto``: CUDA when present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} was asked for but CUDA is not available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (decay if param.ndim > 1 else no_decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.learning_rate)
+    return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum, nesterov=True)
+
+
+def _datasets(
+    config: TrainConfig,
+    coco: str | Path | dict[str, Any],
+    images_dir: str | Path,
+    val_coco: str | Path | dict[str, Any] | None,
+    val_images_dir: str | Path | None,
+) -> tuple[CocoDetection, CocoDetection | None]:
+    train_dict = load_coco(coco)
+    val_dict: dict[str, Any] | None = None
+    if val_coco is not None:
+        val_dict = load_coco(val_coco)
+    elif config.val_fraction > 0:
+        train_dict, val_dict = split_coco(
+            train_dict, val_fraction=config.val_fraction, seed=config.seed
+        )
+    cache_bytes = config.cache_max_megabytes << 20
+    train_ds = CocoDetection(
+        train_dict,
+        images_dir,
+        cache=config.cache_images,
+        cache_max_bytes=cache_bytes,
+    )
+    for name, count in zip(train_ds.class_names, train_ds.boxes_per_class(), strict=True):
+        if count == 0:
+            raise DatasetError(f"class {name!r} has no boxes in the training images")
+    val_ds = None
+    if val_dict is not None:
+        val_ds = CocoDetection(
+            val_dict,
+            val_images_dir or images_dir,
+            cache=config.cache_images,
+            cache_max_bytes=cache_bytes,
+        )
+        if val_ds.class_names != train_ds.class_names:
+            raise DatasetError("validation and training data have different categories")
+    return train_ds, val_ds
+
+
+class _Run:
+    """The mutable state of one training run (what ``last.pt`` stores)."""
+
+    def __init__(self, config: TrainConfig, train_ds: CocoDetection, device: torch.device) -> None:
+        self.config = config
+        self.device = device
+        self.class_names = train_ds.class_names
+        self.category_ids = train_ds.category_ids
+        self.model = build_model(
+            config.preset,
+            len(self.class_names),
+            pretrained=config.pretrained,
+            image_size=config.input_size,
+        ).to(device)
+        self.optimizer = _optimizer(self.model, config)
+        self.steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
+        self.schedule = WarmupCosine(
+            config.warmup_steps, config.epochs * self.steps_per_epoch, config.min_lr_ratio
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule)
+        self.amp = config.amp and device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.epoch = 0
+        self.global_step = 0
+        self.best_metric = -1.0
+        self.best_epoch: int | None = None
+        self.best_metrics: dict[str, float] = {}
+        self.stale_epochs = 0
+        self.history: list[dict[str, Any]] = []
+        self.elapsed_before = 0.0
+        self.last_losses: dict[str, float] = {}
+        self.steps_done = 0  # within the current epoch
+
+    def common(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "class_names": self.class_names,
+            "category_ids": self.category_ids,
+            "versions": ckpt.versions(),
+        }
+
+    def state(self, elapsed: float) -> dict[str, Any]:
+        return {
+            **self.common(),
+            "kind": "last",
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": ckpt.rng_state(),
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch,
+            "best_metrics": self.best_metrics,
+            "stale_epochs": self.stale_epochs,
+            "history": self.history,
+            "elapsed_seconds": elapsed,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if state.get("kind") != "last":
+            raise CheckpointError(
+                "resume needs a last.pt checkpoint (best.pt has no optimizer state)"
+            )
+        saved = TrainConfig.from_dict(state["config"])
+        if (saved.preset, saved.input_size) != (self.config.preset, self.config.input_size):
+            raise CheckpointError("the checkpoint was trained with another preset or image size")
+        if state["class_names"] != self.class_names:
+            raise CheckpointError("the checkpoint was trained on other categories")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        ckpt.set_rng_state(state["rng"])
+        self.epoch = state["epoch"]
+        self.global_step = state["global_step"]
+        self.best_metric = state["best_metric"]
+        self.best_epoch = state["best_epoch"]
+        self.best_metrics = state["best_metrics"]
+        self.stale_epochs = state["stale_epochs"]
+        self.history = list(state["history"])
+        self.elapsed_before = float(state["elapsed_seconds"])
+
+
+def train(
+    config: TrainConfig,
+    *,
+    coco: str | Path | dict[str, Any],
+    images_dir: str | Path,
+    out_dir: str | Path,
+    val_coco: str | Path | dict[str, Any] | None = None,
+    val_images_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    on_progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train a detector; see the module docstring. Raises EngineError subclasses."""
+    config.validate()
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    seed_everything(config.seed)
+    device = pick_device(config.device)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    train_ds, val_ds = _datasets(config, coco, images_dir, val_coco, val_images_dir)
+    logger.info("decoded %d training images into memory", train_ds.preload())
+    run = _Run(config, train_ds, device)
+    if resume is not None:
+        run.restore(ckpt.load(resume))
+        logger.info("resumed from %s at epoch %d", resume, run.epoch)
+    inference = InferenceModel(run.model, config.input_size)
+    budget = config.time_budget_minutes * 60 if config.time_budget_minutes else None
+    started = time.monotonic() - run.elapsed_before
+    epoch_times = [h["seconds"] for h in run.history]
+    status = "completed"
+    emit = on_progress or (lambda event: None)
+
+    def elapsed() -> float:
+        return time.monotonic() - started
+
+    while run.epoch < config.epochs:
+        if budget and epoch_times and elapsed() + np.mean(epoch_times) > budget:
+            status = "time_budget"
+            break
+        epoch_start = time.monotonic()
+        status = _train_epoch(run, train_ds, budget, elapsed, emit, should_stop, epoch_times)
+        if status in ("cancelled", "time_budget") and (status == "cancelled" or run.best_epoch):
+            break
+        run.epoch += 1
+        metrics = _validate(inference, val_ds)
+        seconds = time.monotonic() - epoch_start
+        epoch_times.append(seconds)
+        record = {"epoch": run.epoch, "seconds": seconds, "lr": run.scheduler.get_last_lr()[0]}
+        record.update(run.last_losses)
+        record.update({f"val_{k}": v for k, v in metrics.items()})
+        run.history.append(record)
+        score = metrics.get(config.monitor, 0.0) if val_ds is not None else float(run.epoch)
+        if score > run.best_metric:
+            run.best_metric, run.best_epoch, run.best_metrics = score, run.epoch, metrics
+            run.stale_epochs = 0
+            payload = {**run.common(), "kind": "best", "model": run.model.state_dict()}
+            ckpt.save_atomic({**payload, "epoch": run.epoch, "metrics": metrics}, best_path)
+        else:
+            run.stale_epochs += 1
+        if budget:
+            _fit_schedule_to_budget(run, budget, elapsed(), epoch_times)
+        ckpt.save_atomic(run.state(elapsed()), last_path)
+        logger.info(
+            "epoch %d/%d: %.1f s, loss %.4f, val mAP %.4f, mAP@0.5 %.4f",
+            run.epoch, config.epochs, seconds, run.last_losses.get("loss", float("nan")),
+            metrics.get("map", float("nan")), metrics.get("map50", float("nan")),
+        )  # fmt: skip
+        emit(
+            {
+                "event": "epoch",
+                "epoch": run.epoch,
+                "epochs": config.epochs,
+                "losses": run.last_losses,
+                "val": metrics,
+                "best_epoch": run.best_epoch,
+                "elapsed_seconds": elapsed(),
+                "eta_seconds": _eta(run, budget, elapsed(), epoch_times),
+            }
+        )
+        if status == "time_budget":
+            break
+        if config.early_stopping_patience and run.stale_epochs >= config.early_stopping_patience:
+            status = "early_stopped"
+            break
+    result = TrainResult(
+        status=status,
+        epochs_completed=run.epoch,
+        best_epoch=run.best_epoch,
+        best_metrics=run.best_metrics,
+        best_checkpoint=best_path if best_path.exists() else None,
+        last_checkpoint=last_path if last_path.exists() else None,
+        elapsed_seconds=elapsed(),
+        class_names=run.class_names,
+        history=run.history,
+    )
+    emit({"event": "done", "status": status, "epoch": run.epoch, "best_epoch": run.best_epoch})
+    return result
+
+
+def _train_epoch(
+    run: _Run,
+    train_ds: CocoDetection,
+    budget: float | None,
+    elapsed: Callable[[], float],
+    emit: ProgressCallback,
+    should_stop: Callable[[], bool] | None,
+    epoch_times: list[float],
+) -> str:
+    """One pass over the training data; returns 'completed', 'cancelled' or 'time_budget'."""
+    config, model = run.config, run.model
+    generator = torch.Generator().manual_seed(config.seed * 100_003 + run.epoch)
+    samples = TrainingSamples(
+        train_ds,
+        DetectionTransform(config.input_size, config.augment),
+        mosaic=0.5 if config.augment.mosaic else 0.0,
+    )
+    loader = DataLoader(
+        samples,
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=generator,
+        collate_fn=collate,
+        num_workers=config.num_workers,
+    )
+    model.train()
+    sums: dict[str, float] = {}
+    step_start = time.monotonic()
+    for step, (images, targets) in enumerate(loader, start=1):
+        if should_stop is not None and should_stop():
+            return "cancelled"
+        if budget and elapsed() >= budget:
+            return "time_budget"
+        images = [im.to(run.device, non_blocking=True) for im in images]
+        targets = [
+            {"boxes": t["boxes"].to(run.device), "labels": t["labels"].to(run.device)}
+            for t in targets
+        ]
+        with torch.autocast(run.device.type, enabled=run.amp):
+            losses = model(images, targets)
+        loss = sum(losses.values())
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"training diverged: loss is {loss.item()} at epoch {run.epoch + 1}, step {step} "
+                f"({', '.join(f'{k}={v.item():.4g}' for k, v in losses.items())}); "
+                "try a lower learning rate"
+            )
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        if config.grad_clip_norm:
+            run.scaler.unscale_(run.optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip_norm)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
+        run.global_step += 1
+        values = {k: float(v.detach()) for k, v in losses.items()}
+        values["loss"] = float(loss.detach())
+        for key, value in values.items():
+            sums[key] = sums.get(key, 0.0) + value
+        run.last_losses = {k: v / step for k, v in sums.items()}
+        run.steps_done = step
+        if step % config.progress_every == 0 or step == run.steps_per_epoch:
+            step_time = (time.monotonic() - step_start) / step
+            emit(
+                {
+                    "event": "step",
+                    "epoch": run.epoch + 1,
+                    "epochs": config.epochs,
+                    "step": step,
+                    "steps": run.steps_per_epoch,
+                    "global_step": run.global_step,
+                    "loss": values["loss"],
+                    "losses": values,
+                    "mean_losses": run.last_losses,
+                    "lr": run.scheduler.get_last_lr()[0],
+                    "elapsed_seconds": elapsed(),
+                    "eta_seconds": _eta(run, budget, elapsed(), epoch_times, step_time),
+                }
+            )
+    return "completed"
+
+
+@torch.no_grad()
+def _validate(inference: InferenceModel, val_ds: CocoDetection | None) -> dict[str, float]:
+    if val_ds is None:
+        return {}
+    predictions = predict_dataset(inference, val_ds)
+    metrics = coco_metrics(val_ds.coco, predictions)
+    return {k: metrics[k] for k in ("map", "map50", "map75")}
+
+
+def _eta(
+    run: _Run, budget: float | None, now: float, epoch_times: list[float], step_time: float = 0.0
+) -> float:
+    """Seconds to the end of the run: this epoch's rest, then the epochs left (and budget)."""
+    steps_left = (run.steps_per_epoch - run.steps_done) if step_time else 0
+    per_epoch = float(np.mean(epoch_times)) if epoch_times else step_time * run.steps_per_epoch
+    epochs_left = run.config.epochs - run.epoch - (1 if step_time else 0)
+    eta = steps_left * step_time + per_epoch * max(0, epochs_left)
+    if budget:
+        eta = min(eta, max(0.0, budget - now))
+    return eta
+
+
+def _fit_schedule_to_budget(run: _Run, budget: float, now: float, epoch_times: list[float]) -> None:
+    """Aim the cosine decay at the last epoch the time budget will allow."""
+    per_epoch = float(np.mean(epoch_times[-3:]))
+    affordable = run.epoch + int(max(0.0, budget - now) // per_epoch)
+    planned = max(run.epoch, min(run.config.epochs, affordable))
+    run.schedule.total_steps = max(run.schedule.warmup_steps + 1, planned * run.steps_per_epoch)

