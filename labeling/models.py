@@ -51,3 +51,170 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} is {self.role} of {self.project}"
+
+
+class Split(models.TextChoices):
+    TRAIN = "train", "Train"
+    VAL = "val", "Validation"
+    TEST = "test", "Test"
+
+
+class ImageStatus(models.TextChoices):
+    UNLABELED = "unlabeled", "Unlabeled"
+    IN_PROGRESS = "in_progress", "In progress"
+    LABELED = "labeled", "Labeled"
+    REVIEWED = "reviewed", "Reviewed"
+    REJECTED = "rejected", "Rejected"
+
+
+class Category(models.Model):
+    """A class of objects in a project: boxes refer to it, so a rename keeps them."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="categories")
+    name = models.CharField(max_length=100)
+    color = models.CharField(max_length=7, default="#e6194b")  # "#rrggbb"
+    shortcut = models.CharField(max_length=1, blank=True)  # one key; "" for none
+    order = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="one_category_name"),
+            models.UniqueConstraint(
+                fields=["project", "shortcut"],
+                condition=~models.Q(shortcut=""),
+                name="one_category_shortcut",
+            ),
+        ]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Image(models.Model):
+    """One image of a project, its pixels in the default storage (see labeling/ingest.py).
+
+    ``file`` holds the pixels as displayed (EXIF orientation applied), so boxes refer to
+    them; ``sha256`` is the hash of that file (the upload itself for JPEG, PNG and WebP
+    without an EXIF turn): duplicates are found by it, and its storage path derives from it.
+    ``annotation_version`` grows by one with every saved change of the image's boxes.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="images")
+    file = models.FileField(max_length=300)
+    thumbnail = models.FileField(max_length=300)
+    original_name = models.CharField(max_length=255)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    bytes = models.PositiveBigIntegerField()  # of the stored file
+    format = models.CharField(max_length=8)  # jpeg, png or webp: what ``file`` holds
+    split = models.CharField(max_length=5, choices=Split.choices, default=Split.TRAIN)
+    status = models.CharField(
+        max_length=12, choices=ImageStatus.choices, default=ImageStatus.UNLABELED
+    )
+    no_objects = models.BooleanField(default=False)  # labeled as having nothing to box
+    annotation_version = models.PositiveIntegerField(default=0)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    labeled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    labeled_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "sha256"], name="one_image_per_hash"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "split", "id"], name="image_project_split"),
+            models.Index(fields=["project", "status", "id"], name="image_project_status"),
+            models.Index(fields=["project", "no_objects", "id"], name="image_project_no_objects"),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+    @property
+    def content_type(self) -> str:
+        return IMAGE_CONTENT_TYPES[self.format]
+
+
+# The formats an Image's file may hold (everything else is converted at ingest).
+IMAGE_CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+class Annotation(models.Model):
+    """A COCO record: one box of one category on one image, in the image's pixels."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="annotations")
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="annotations")
+    x = models.FloatField()
+    y = models.FloatField()
+    w = models.FloatField()
+    h = models.FloatField()
+    area = models.FloatField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["image_id", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.category_id} [{self.x:g}, {self.y:g}, {self.w:g}, {self.h:g}]"
+
+    @property
+    def bbox(self) -> list[float]:
+        return [self.x, self.y, self.w, self.h]
+
+
+class DatasetImport(models.Model):
+    """One import of labels (and their images) into a project, with its report.
+
+    From the command it runs at once; from the API it is queued and a worker runs it
+    (labeling/tasks.py): queued -> running -> succeeded or failed.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
+    source_name = models.CharField(max_length=255)
+    format = models.CharField(max_length=16, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    error = models.TextField(blank=True)  # the reason of a failed import
+    # A queued import's uploaded file in the default storage (removed once it has run).
+    upload = models.CharField(max_length=300, blank=True)
+    requested_format = models.CharField(max_length=16, default="auto")
+    images_added = models.PositiveIntegerField(default=0)
+    images_updated = models.PositiveIntegerField(default=0)  # existing images given boxes
+    images_skipped = models.PositiveIntegerField(default=0)
+    boxes_added = models.PositiveIntegerField(default=0)
+    categories_added = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict)  # ImportReport.to_dict(): summary and problems
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"import of {self.source_name} into {self.project_id}: {self.status}"

@@ -16,6 +16,7 @@ from labeling.models import Role
 class Action(StrEnum):
     VIEW = "view"  # see the project, its images, boxes, runs and models
     ANNOTATE = "annotate"  # draw and edit boxes, upload and import images
+    TRAIN = "train"  # start and cancel training runs
     EDIT_PROJECT = "edit_project"  # rename, describe, change classes
     MANAGE_MEMBERS = "manage_members"  # add, remove and change the role of members
     DELETE_PROJECT = "delete_project"
@@ -23,7 +24,7 @@ class Action(StrEnum):
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
-    Role.ANNOTATOR: frozenset({Action.VIEW, Action.ANNOTATE}),
+    Role.ANNOTATOR: frozenset({Action.VIEW, Action.ANNOTATE, Action.TRAIN}),
     Role.VIEWER: frozenset({Action.VIEW}),
 }
 

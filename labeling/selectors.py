@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
-from labeling.models import Membership, Project
+from labeling.models import Annotation, Category, Image, Membership, Project
 
 
 def project_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project]:
@@ -35,3 +35,53 @@ def project_get_with_role(
 
 def membership_list(*, project: Project) -> QuerySet[Membership]:
     return Membership.objects.filter(project=project).select_related("user")
+
+
+# --- Images -------------------------------------------------------------------------------
+
+IMAGE_FILTERS = ("split", "category", "status", "no_objects")
+
+
+def image_list(
+    *,
+    project: Project,
+    split: str | None = None,
+    category: int | None = None,
+    status: str | None = None,
+    no_objects: bool | None = None,
+) -> QuerySet[Image]:
+    """The project's images with their box count, filtered; each filter uses an index."""
+    images = Image.objects.filter(project=project)
+    if split:
+        images = images.filter(split=split)
+    if status:
+        images = images.filter(status=status)
+    if no_objects is not None:
+        images = images.filter(no_objects=no_objects)
+    if category is not None:
+        images = images.filter(
+            Exists(Annotation.objects.filter(image=OuterRef("pk"), category_id=category))
+        )
+    return images.annotate(box_count=Count("annotations")).order_by("id")
+
+
+def image_get(*, project: Project, image_id: int) -> Image:
+    image = Image.objects.filter(project=project, pk=image_id).first()
+    if image is None:
+        raise Http404("No such image.")
+    return image
+
+
+def image_summary(*, project: Project) -> dict[str, int]:
+    """Image counts for the project page, in one query."""
+    return Image.objects.filter(project=project).aggregate(
+        total=Count("id"),
+        train=Count("id", filter=Q(split="train")),
+        val=Count("id", filter=Q(split="val")),
+        test=Count("id", filter=Q(split="test")),
+        unlabeled=Count("id", filter=Q(status="unlabeled")),
+    )
+
+
+def category_list(*, project: Project) -> QuerySet:
+    return Category.objects.filter(project=project).annotate(box_count=Count("annotations"))

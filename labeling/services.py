@@ -7,7 +7,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from labeling.models import Membership, Project, Role
+from labeling.ingest import image_files_delete, project_files_delete
+from labeling.models import Image, Membership, Project, Role
 
 
 def project_create(*, user: AbstractBaseUser, name: str, description: str = "") -> Project:
@@ -34,7 +35,19 @@ def project_update(*, project: Project, name: str | None = None, description: st
 
 
 def project_delete(*, project: Project) -> None:
-    project.delete()
+    """Delete the project, its rows and (once that is committed) its stored files."""
+    project_id = project.pk
+    with transaction.atomic():
+        project.delete()
+        transaction.on_commit(lambda: project_files_delete(project_id=project_id))
+
+
+def image_delete(*, image: Image) -> None:
+    """Delete an image, its boxes and (once that is committed) its file and thumbnail."""
+    names = [image.file.name, image.thumbnail.name]
+    with transaction.atomic():
+        image.delete()
+        transaction.on_commit(lambda: image_files_delete(names=names))
 
 
 def _other_owner_exists(membership: Membership) -> bool:

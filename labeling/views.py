@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from labeling import selectors
-from labeling.models import Role
+from labeling import health, selectors
+from labeling.formats import FORMATS
+from labeling.forms import ImageFilterForm
+from labeling.models import Category, DatasetImport, Role
 from labeling.permissions import Action, role_allows
+from training.selectors import run_list
 
 
 @login_required
@@ -35,6 +41,8 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
         "api": {
             "project": reverse("api-project", args=[project.pk]),
             "members": reverse("api-project-members", args=[project.pk]),
+            "categories": reverse("api-categories", args=[project.pk]),
+            "imports": reverse("api-imports", args=[project.pk]),
         },
         "urls": {"projects": reverse("project-list")},
     }
@@ -48,5 +56,95 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "roles": Role.choices,
             "memberships": selectors.membership_list(project=project),
             "page_data": page_data,
+            "runs": run_list(project=project)[:5],
+            **_dataset_context(project),
         },
+    )
+
+
+def _dataset_context(project) -> dict:
+    """What the project page shows of images, classes, imports and exports."""
+    return {
+        "image_summary": selectors.image_summary(project=project),
+        "categories": selectors.category_list(project=project),
+        "imports": DatasetImport.objects.filter(project=project)[:5],
+        "export_formats": [
+            (name, reverse("api-project-export", args=[project.pk, name])) for name in FORMATS
+        ],
+        "import_formats": ["auto", *FORMATS],
+    }
+
+
+def _page_project(request: HttpRequest, project_id: int, action: Action):
+    """The project and role for a page; 404 for non-members, 403 when the role falls short."""
+    project, role = selectors.project_get_with_role(user=request.user, project_id=project_id)
+    if not role_allows(role, action):
+        raise PermissionDenied("Your role in this project does not allow this.")
+    return project, role
+
+
+@login_required
+@require_GET
+def project_upload(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, role = _page_project(request, project_id, Action.ANNOTATE)
+    page_data = {
+        "project": {"id": project.pk, "name": project.name},
+        "api": {"images": reverse("api-images", args=[project.pk])},
+        "limits": {"max_image_bytes": settings.STUDIO_MAX_IMAGE_BYTES},
+    }
+    return render(
+        request,
+        "labeling/upload.html",
+        {"project": project, "role": role, "page_data": page_data},
+    )
+
+
+IMAGES_PER_PAGE = 48
+
+
+@login_required
+@require_GET
+def project_images(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The image grid: thumbnails, filters, pages; a constant number of queries per page."""
+    project, role = _page_project(request, project_id, Action.VIEW)
+    categories = list(Category.objects.filter(project=project))
+    form = ImageFilterForm(request.GET, categories=categories)
+    images = selectors.image_list(project=project, **form.filters())
+    page = Paginator(images, IMAGES_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    can_edit = role_allows(role, Action.EDIT_PROJECT)
+    page_data = {
+        "project": {"id": project.pk},
+        "can_edit": can_edit,
+        "api": {
+            "split": reverse("api-images-split", args=[project.pk]),
+            "resplit": reverse("api-project-resplit", args=[project.pk]),
+        },
+    }
+    return render(
+        request,
+        "labeling/images.html",
+        {
+            "project": project,
+            "role": role,
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "can_edit": can_edit,
+            "can_annotate": role_allows(role, Action.ANNOTATE),
+            "page_data": page_data,
+        },
+    )
+
+
+@login_required
+@require_GET
+def project_health(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, role = _page_project(request, project_id, Action.VIEW)
+    report = health.project_health(project=project)
+    return render(
+        request,
+        "labeling/health.html",
+        {"project": project, "role": role, "health": report, "page_data": {"health": report}},
     )

@@ -43,11 +43,134 @@ PROJECT_API = {
         None,
         _status(204, 403, 403),
     ),
+    ("api-categories", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
+    ("api-categories", "POST"): (
+        lambda t: [t["project"].pk],
+        {"name": "Platelets"},
+        _status(201, 403, 403),
+    ),
+    ("api-category", "PATCH"): (
+        lambda t: [t["project"].pk, t["category"].pk],
+        {"name": "Red cell"},
+        _status(200, 403, 403),
+    ),
+    ("api-category", "DELETE"): (
+        lambda t: [t["project"].pk, t["category"].pk],
+        None,
+        _status(204, 403, 403),
+    ),
+    ("api-category-merge", "POST"): (
+        lambda t: [t["project"].pk, t["category"].pk],
+        {"into": "<category2>"},
+        _status(200, 403, 403),
+    ),
+    ("api-images", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
+    ("api-images", "POST"): (  # a JSON body carries no files: 400 once allowed
+        lambda t: [t["project"].pk],
+        {"files": []},
+        _status(400, 400, 403),
+    ),
+    ("api-images-split", "POST"): (
+        lambda t: [t["project"].pk],
+        {"image_ids": ["<image>"], "split": "test"},
+        _status(200, 403, 403),
+    ),
+    ("api-image", "GET"): (
+        lambda t: [t["project"].pk, t["image"].pk],
+        None,
+        _status(200, 200, 200),
+    ),
+    ("api-image", "DELETE"): (
+        lambda t: [t["project"].pk, t["image"].pk],
+        None,
+        _status(204, 403, 403),
+    ),
+    ("api-image-file", "GET"): (
+        lambda t: [t["project"].pk, t["image"].pk],
+        None,
+        _status(200, 200, 200),
+    ),
+    ("api-image-thumbnail", "GET"): (
+        lambda t: [t["project"].pk, t["image"].pk],
+        None,
+        _status(200, 200, 200),
+    ),
+    ("api-project-resplit", "POST"): (
+        lambda t: [t["project"].pk],
+        {"train": 80, "val": 10, "test": 10},
+        _status(200, 403, 403),
+    ),
+    ("api-project-health", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
+    ("api-imports", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
+    ("api-imports", "POST"): (  # a JSON body carries no file: 400 once allowed
+        lambda t: [t["project"].pk],
+        {"format": "coco"},
+        _status(400, 403, 403),
+    ),
+    ("api-import", "GET"): (
+        lambda t: [t["project"].pk, t["import"].pk],
+        None,
+        _status(200, 200, 200),
+    ),
+    ("api-import-report", "GET"): (
+        lambda t: [t["project"].pk, t["import"].pk],
+        None,
+        _status(200, 200, 200),
+    ),
+    ("api-project-export", "GET"): (
+        lambda t: [t["project"].pk, "coco"],
+        None,
+        _status(200, 200, 200),
+    ),
+    # Training runs (training/api.py): annotators may train; viewers only look.
+    ("api-runs", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
+    ("api-runs", "POST"): (
+        lambda t: [t["project"].pk],
+        {"preset": "fast"},
+        _status(400, 400, 403),  # allowed, but this project's data fails the check
+    ),
+    ("api-run", "GET"): (lambda t: [t["project"].pk, t["run"].pk], None, _status(200, 200, 200)),
+    ("api-run-cancel", "POST"): (
+        lambda t: [t["project"].pk, t["run"].pk],
+        None,
+        _status(200, 200, 403),
+    ),
+    ("api-run-log", "GET"): (
+        lambda t: [t["project"].pk, t["run"].pk],
+        None,
+        _status(200, 200, 200),
+    ),
+    ("api-run-config", "GET"): (
+        lambda t: [t["project"].pk, t["run"].pk],
+        None,
+        _status(200, 200, 200),
+    ),
 }
 
 PROJECT_PAGES = {
     ("project-detail", "GET"): (
         lambda t: [t["project"].pk],
+        None,
+        _status(200, 200, 200, anonymous=302),
+    ),
+    ("project-upload", "GET"): (
+        lambda t: [t["project"].pk],
+        None,
+        _status(200, 200, 403, anonymous=302),
+    ),
+    ("project-images", "GET"): (
+        lambda t: [t["project"].pk],
+        None,
+        _status(200, 200, 200, anonymous=302),
+    ),
+    ("project-health", "GET"): (
+        lambda t: [t["project"].pk],
+        None,
+        _status(200, 200, 200, anonymous=302),
+    ),
+    ("train", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200, anonymous=302)),
+    ("run-detail", "GET"): (
+        lambda t: [t["project"].pk, t["run"].pk],
         None,
         _status(200, 200, 200, anonymous=302),
     ),
@@ -107,7 +230,43 @@ def team(project_team):
     from django.contrib.auth import get_user_model
 
     get_user_model().objects.create_user(username="newcomer")
+    from labeling.models import Category
+
+    project = project_team["project"]
+    project_team["category"] = Category.objects.create(project=project, name="RBC", order=0)
+    project_team["category2"] = Category.objects.create(project=project, name="WBC", order=1)
+    import io
+
+    from labeling import ingest
+    from tests.labeling.imagefiles import image_bytes
+
+    [result] = ingest.images_ingest(
+        project=project, sources=[ingest.Source("a.png", io.BytesIO(image_bytes("PNG")))]
+    )
+    project_team["image"] = project.images.get(pk=result.image_id)
+    from labeling.models import DatasetImport
+
+    project_team["import"] = DatasetImport.objects.create(
+        project=project, source_name="a.zip", status="succeeded", report={"problems": []}
+    )
+    from training.models import DatasetVersion, TrainingRun
+
+    version = DatasetVersion.objects.create(
+        project=project, content_hash="0" * 64, coco_file="x.json", image_count=0, box_count=0
+    )
+    project_team["run"] = TrainingRun.objects.create(project=project, dataset_version=version)
     return project_team
+
+
+def _body(team, body):
+    """Fill the placeholders ("<name>") of a request body with the ids of team objects."""
+    if isinstance(body, dict):
+        return {key: _body(team, value) for key, value in body.items()}
+    if isinstance(body, list):
+        return [_body(team, value) for value in body]
+    if isinstance(body, str) and body.startswith("<") and body.endswith(">"):
+        return team[body[1:-1]].pk
+    return body
 
 
 def _request(client, method, url, body):
@@ -130,7 +289,7 @@ def test_project_endpoint_role(team, case, role):
     args, body, expected = {**PROJECT_API, **PROJECT_PAGES}[case]
     name, method = case
     client = _client(team, role, api=name.startswith("api-"))
-    response = _request(client, method, reverse(name, args=args(team)), body)
+    response = _request(client, method, reverse(name, args=args(team)), _body(team, body))
     assert response.status_code == expected[role], response.content[:300]
 
 

@@ -1,6 +1,6 @@
 // Small fetch wrapper for the studio's JSON API: session auth with Django's CSRF token.
 
-function csrfToken() {
+export function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : "";
 }

@@ -1,4 +1,5 @@
 import { api, pageData, showError } from "../lib/api.js";
+import "./project_dataset.js";
 
 const data = pageData();
 const membersSection = document.getElementById("members");
