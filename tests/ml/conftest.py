@@ -21,7 +21,7 @@ def tiny_config(**overrides: object) -> TrainConfig:
         "batch_size": 4,
         "pretrained": False,
         "warmup_steps": 0,
-        "lr": 0.01,
+        "lr": 0.05,
         "num_threads": 1,
         "progress_every": 1,
         "early_stopping_patience": None,

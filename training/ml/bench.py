@@ -149,7 +149,9 @@ def run(
         images=[torch.from_numpy(read_rgb(p).copy()).permute(2, 0, 1) for p in test_images],
         score_threshold=report["recommended_threshold"],
     )
-    latency = onnx_latency_ms(export["path"], read_rgb(test_images[0]), threads=threads)
+    first_image = read_rgb(test_images[0])
+    latency = {t: round(onnx_latency_ms(export["path"], first_image, threads=t), 2) for t in (1, 2)}
+    int8 = _int8_variant(export["path"], run_dir, splits, images, first_image)
     seconds = [h["seconds"] for h in result.history]
     figures = {
         "preset": preset,
@@ -165,13 +167,102 @@ def run(
         "test_map": report["metrics"]["map"],
         "test_ap50_per_class": {c["name"]: c["ap50"] for c in report["per_class"]},
         "recommended_threshold": report["recommended_threshold"],
-        "onnx_latency_ms": round(latency, 2),
+        "onnx_latency_ms": latency.get(threads, latency[2]),
+        "onnx_latency_ms_by_threads": latency,
         "onnx_size_mb": round(export["size_bytes"] / 2**20, 2),
         "onnx_parity": export["parity"],
+        "int8": int8,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     (out / f"{preset}-{budget:g}min.json").write_text(json.dumps(figures, indent=1))
     return figures
+
+
+def _int8_variant(
+    fp32_path: str, run_dir: Path, splits: dict[str, Path], images: Path, first_image: np.ndarray
+) -> dict[str, Any]:
+    """Quantize the export (calibrated on 32 training images); its test mAP and latency."""
+    from training.ml.quantize import evaluate_onnx, quantize_int8
+    from training.ml.runtime import read_rgb
+
+    train_images = json.loads(splits["train"].read_text())["images"][:32]
+    calibration = [read_rgb(images / im["file_name"]) for im in train_images]
+    quantized = quantize_int8(fp32_path, run_dir / "model-int8.onnx", calibration)
+    report = evaluate_onnx(quantized["path"], splits["test"], images)
+    return {
+        "test_map50": report["metrics"]["map50"],
+        "test_map": report["metrics"]["map"],
+        "test_ap50_per_class": {c["name"]: c["ap50"] for c in report["per_class"]},
+        "onnx_latency_ms_by_threads": {
+            t: round(onnx_latency_ms(quantized["path"], first_image, threads=t), 2) for t in (1, 2)
+        },
+        "onnx_size_mb": round(quantized["size_bytes"] / 2**20, 2),
+    }
+
+
+def _peer_test_metrics(figures: dict[str, Any], out: Path) -> None:
+    """Score a peer's saved test detections with our pycocotools evaluation."""
+    from training.ml.evaluate import evaluate_predictions
+
+    test = json.loads((out / "bccd-test.json").read_text())
+    image_ids = {im["file_name"]: im["id"] for im in test["images"]}
+    category_ids = [c["id"] for c in test["categories"]]
+    predictions = [
+        {
+            "image_id": image_ids[p["file_name"]],
+            "boxes": p["boxes"],
+            "scores": p["scores"],
+            "category_ids": [category_ids[label] for label in p["labels"]],
+        }
+        for p in json.loads((out / figures["predictions"]).read_text())
+    ]
+    report = evaluate_predictions(test, predictions)
+    figures["test_map50"] = report["metrics"]["map50"]
+    figures["test_map"] = report["metrics"]["map"]
+    figures["test_ap50_per_class"] = {c["name"]: c["ap50"] for c in report["per_class"]}
+
+
+def write_table(out: Path) -> Path:
+    """Gather every ``<out>/*min.json`` (presets and peer) into ``<out>/results.md``."""
+    rows = []
+    for path in sorted(out.glob("*min.json")):
+        figures = json.loads(path.read_text())
+        if "predictions" in figures and (out / "bccd-test.json").is_file():
+            _peer_test_metrics(figures, out)
+            path.write_text(json.dumps(figures, indent=1))
+        if "test_map50" not in figures:
+            continue
+        rows.append(_row(figures))
+        if figures.get("int8"):
+            rows.append(_row({**figures, **figures["int8"], "preset": f"{figures['preset']} INT8"}))
+    table = out / "results.md"
+    table.write_text(
+        "# BCCD benchmark (test split)\n\n"
+        "| model | budget min | epochs | s/epoch | mAP@0.5 | mAP@[.5:.95] "
+        "| AP@0.5 Platelets / RBC / WBC | ONNX ms 1 thr | ONNX ms 2 thr | ONNX MB | peak RSS MB |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+    return table
+
+
+def _row(figures: dict[str, Any]) -> str:
+    """One Markdown table row of a result file's figures."""
+    ap = figures.get("test_ap50_per_class", {})
+    latency = figures.get("onnx_latency_ms_by_threads", {})
+
+    def fmt(value: Any, digits: int = 3) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    return (
+        f"| {figures['preset']} | {figures['budget_minutes']:g} | {figures.get('epochs')} "
+        f"| {figures.get('seconds_per_epoch')} | {fmt(figures['test_map50'])} "
+        f"| {fmt(figures['test_map'])} "
+        f"| {' / '.join(fmt(ap.get(n)) for n in ('Platelets', 'RBC', 'WBC'))} "
+        f"| {fmt(latency.get('1'), 1)} | {fmt(latency.get('2'), 1)} "
+        f"| {figures.get('onnx_size_mb')} | {figures.get('peak_rss_mb')} |"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,8 +273,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=200, help="upper bound on epochs")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    parser.add_argument(
+        "--table-only", action="store_true", help="only gather <out>/*.json into results.md"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    if args.table_only:
+        args.out.mkdir(parents=True, exist_ok=True)
+        test_split = args.out / "bccd-test.json"
+        if not test_split.is_file():
+            classes = ["Platelets", "RBC", "WBC"]
+            test_split.write_text(json.dumps(voc_to_coco(args.voc, "test", classes)))
+        sys.stdout.write(write_table(args.out).read_text())
+        return 0
     try:
         figures = run(
             args.voc, args.preset, args.budget, args.out, threads=args.threads, epochs=args.epochs
@@ -191,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     except EngineError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
+    write_table(args.out)
     sys.stdout.write(json.dumps(figures, indent=1) + "\n")
     return 0
 

@@ -97,6 +97,7 @@ def model_from_checkpoint(
             len(checkpoint["class_names"]),
             pretrained=False,
             image_size=config.input_size,
+            frozen_bn=config.pretrained,
         )
         model.load_state_dict(checkpoint["model"])
     except (KeyError, RuntimeError) as exc:

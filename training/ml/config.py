@@ -56,6 +56,7 @@ class TrainConfig:
     warmup_steps: int = 100
     min_lr_ratio: float = 0.02
     grad_clip_norm: float | None = 10.0
+    ema_decay: float | None = None  # EMA of the weights for validation/best.pt; None: off
     early_stopping_patience: int | None = 10
     monitor: str = "map"
     val_fraction: float = 0.15
@@ -109,6 +110,8 @@ class TrainConfig:
             )
         if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"learning rate must be positive (got {self.lr})")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ConfigError(f"ema_decay must be in (0, 1) or None (got {self.ema_decay})")
         if self.monitor not in MONITORED_METRICS:
             raise ConfigError(f"monitor must be one of {', '.join(MONITORED_METRICS)}")
         if not 0 <= self.val_fraction < 1:

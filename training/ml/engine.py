@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from training.ml import checkpoint as ckpt
 from training.ml.config import TrainConfig
 from training.ml.data import CocoDetection, collate, load_coco, split_coco
+from training.ml.ema import ModelEma
 from training.ml.errors import CheckpointError, ConfigError, DatasetError, TrainingDiverged
 from training.ml.evaluate import coco_metrics
 from training.ml.models import build_model
@@ -160,6 +161,7 @@ class _Run:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule)
         self.amp = config.amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.ema = ModelEma(self.model, config.ema_decay) if config.ema_decay else None
         self.epoch = 0
         self.global_step = 0
         self.best_metric = -1.0
@@ -170,6 +172,11 @@ class _Run:
         self.elapsed_before = 0.0
         self.last_losses: dict[str, float] = {}
         self.steps_done = 0  # within the current epoch
+
+    @property
+    def evaluated_model(self) -> torch.nn.Module:
+        """The weights that are validated and saved as best.pt (the EMA when on)."""
+        return self.ema.module if self.ema is not None else self.model
 
     def common(self) -> dict[str, Any]:
         return {
@@ -187,6 +194,7 @@ class _Run:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
             "rng": ckpt.rng_state(),
             "epoch": self.epoch,
             "global_step": self.global_step,
@@ -212,6 +220,10 @@ class _Run:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None:
+            if not state.get("ema"):
+                raise CheckpointError("the checkpoint was trained without an EMA of the weights")
+            self.ema.load_state_dict(state["ema"])
         ckpt.set_rng_state(state["rng"])
         self.epoch = state["epoch"]
         self.global_step = state["global_step"]
@@ -250,7 +262,7 @@ def train(
     if resume is not None:
         run.restore(ckpt.load(resume))
         logger.info("resumed from %s at epoch %d", resume, run.epoch)
-    inference = InferenceModel(run.model, config.input_size)
+    inference = InferenceModel(run.evaluated_model, config.input_size)
     budget = config.time_budget_minutes * 60 if config.time_budget_minutes else None
     started = time.monotonic() - run.elapsed_before
     epoch_times = [h["seconds"] for h in run.history]
@@ -280,7 +292,7 @@ def train(
         if score > run.best_metric:
             run.best_metric, run.best_epoch, run.best_metrics = score, run.epoch, metrics
             run.stale_epochs = 0
-            payload = {**run.common(), "kind": "best", "model": run.model.state_dict()}
+            payload = {**run.common(), "kind": "best", "model": run.evaluated_model.state_dict()}
             ckpt.save_atomic({**payload, "epoch": run.epoch, "metrics": metrics}, best_path)
         else:
             run.stale_epochs += 1
@@ -379,6 +391,8 @@ def _train_epoch(
         run.scaler.step(run.optimizer)
         run.scaler.update()
         run.scheduler.step()
+        if run.ema is not None:
+            run.ema.update(model)
         run.global_step += 1
         values = {k: float(v.detach()) for k, v in losses.items()}
         values["loss"] = float(loss.detach())

@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 OUTPUTS = ("boxes", "scores", "labels", "batch_index")
 BOX_TOLERANCE_PX = 1.0
 SCORE_TOLERANCE = 1e-3
+# NMS is discontinuous: two boxes whose overlap sits on the NMS IoU threshold may be kept
+# by one runtime and suppressed by the other after a 1e-6 difference in coordinates.
+NMS_IOU_MARGIN = 0.02
 JSON_KEYS = ("class_names", "category_ids", "normalization", "versions", "outputs")
 
 
@@ -157,14 +160,40 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    x1 = np.maximum(box[0], others[:, 0])
+    y1 = np.maximum(box[1], others[:, 1])
+    x2 = np.minimum(box[2], others[:, 2])
+    y2 = np.minimum(box[3], others[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    return inter / np.maximum(area + areas - inter, 1e-9)
+
+
 def _unmatched(
-    reference: list[np.ndarray], other: list[np.ndarray], min_score: float
+    reference: list[np.ndarray],
+    other: list[np.ndarray],
+    min_score: float,
+    max_detections: int,
+    nms_iou: float | None = None,
 ) -> tuple[int, float, float]:
-    """Count confident ``reference`` detections with no counterpart in ``other``."""
+    """Count confident ``reference`` detections with no counterpart in ``other``.
+
+    When an image has ``max_detections`` detections, the ones tied (within the score
+    tolerance) with its lowest kept score may legitimately be swapped for other tied
+    ones at the cut, so they are not required to match. Likewise a detection that
+    overlaps a same-class detection of ``other`` by an IoU within NMS_IOU_MARGIN of
+    ``nms_iou`` sits on NMS's knife edge and is not required to match.
+    """
     boxes, scores, labels, batch = reference
     o_boxes, o_scores, o_labels, o_batch = other
     missing, worst_box, worst_score = 0, 0.0, 0.0
     for i in np.flatnonzero(scores >= min_score):
+        image_scores = scores[batch == batch[i]]
+        at_cut = len(image_scores) >= max_detections
+        if at_cut and scores[i] <= image_scores.min() + SCORE_TOLERANCE:
+            continue
         same = (o_batch == batch[i]) & (o_labels == labels[i])
         if not same.any():
             missing += 1
@@ -173,7 +202,10 @@ def _unmatched(
         score_err = np.abs(o_scores[same] - scores[i])
         ok = (box_err <= BOX_TOLERANCE_PX) & (score_err <= SCORE_TOLERANCE)
         if not ok.any():
-            missing += 1
+            on_nms_edge = nms_iou is not None and bool(
+                (np.abs(_iou(boxes[i], o_boxes[same]) - nms_iou) <= NMS_IOU_MARGIN).any()
+            )
+            missing += 0 if on_nms_edge else 1
             continue
         best = int(np.argmin(np.where(ok, box_err, np.inf)))
         worst_box = max(worst_box, float(box_err[best]))
@@ -209,7 +241,9 @@ def check_parity(
             expected = [t.numpy() for t in wrapper(batch)]
         actual = session.run(list(OUTPUTS), {"images": batch.numpy()})
         for ref, other in ((expected, actual), (actual, expected)):
-            missing, box_err, score_err = _unmatched(ref, other, min_score)
+            missing, box_err, score_err = _unmatched(
+                ref, other, min_score, wrapper.max_detections, wrapper.nms_iou
+            )
             if missing:
                 raise ExportCheckFailed(
                     f"ONNX Runtime and PyTorch disagree on {missing} detection(s) for a batch "

@@ -27,6 +27,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 from training.ml.config import PRESET_IMAGE_SIZE, PRESETS
 from training.ml.errors import ConfigError, WeightsError
+from training.ml.lite import LiteHead, LitePyramid
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +65,19 @@ class PresetSpec:
     extra_pool_level: bool
     trainable_from: int
     return_layers: tuple[int, ...] = (6, 13, 18)
+    lite: bool = False  # LitePyramid + LiteHead (training.ml.lite) instead of FPN + FCOSHead
+    head_kernel: int = 3  # depthwise kernel of the lite head
 
 
 PRESET_SPECS = {
-    "fast": PresetSpec(fpn_channels=96, head_convs=2, extra_pool_level=False, trainable_from=4),
+    "fast": PresetSpec(
+        fpn_channels=96,
+        head_convs=2,
+        extra_pool_level=False,
+        trainable_from=4,
+        return_layers=(6, 13, 17),
+        lite=True,
+    ),
     "balanced": PresetSpec(fpn_channels=128, head_convs=3, extra_pool_level=True, trainable_from=2),
     "accurate": PresetSpec(fpn_channels=192, head_convs=4, extra_pool_level=True, trainable_from=2),
 }
@@ -109,9 +119,9 @@ def load_checked_state_dict(weights: WeightsFile) -> dict[str, torch.Tensor]:
 class MobileNetFPN(nn.Module):
     """MobileNetV2 features feeding a feature pyramid (P3-P5, optionally P6)."""
 
-    def __init__(self, spec: PresetSpec, *, pretrained: bool) -> None:
+    def __init__(self, spec: PresetSpec, *, pretrained: bool, frozen_bn: bool) -> None:
         super().__init__()
-        net = mobilenet_v2(norm_layer=FrozenBatchNorm2d)
+        net = mobilenet_v2(norm_layer=FrozenBatchNorm2d if frozen_bn else nn.BatchNorm2d)
         if pretrained:
             state = load_checked_state_dict(MOBILENET_V2_WEIGHTS)
             try:
@@ -126,16 +136,23 @@ class MobileNetFPN(nn.Module):
             features, return_layers={str(i): str(n) for n, i in enumerate(spec.return_layers)}
         )
         in_channels = [_out_channels(features[i]) for i in spec.return_layers]
-        self.fpn = FeaturePyramidNetwork(
-            in_channels,
-            spec.fpn_channels,
-            extra_blocks=LastLevelMaxPool() if spec.extra_pool_level else None,
-        )
+        if spec.lite:
+            self.fpn: nn.Module = LitePyramid(in_channels, spec.fpn_channels)
+        else:
+            self.fpn = FeaturePyramidNetwork(
+                in_channels,
+                spec.fpn_channels,
+                extra_blocks=LastLevelMaxPool() if spec.extra_pool_level else None,
+            )
+        self.lite = spec.lite
         self.out_channels = spec.fpn_channels
-        self.num_levels = len(spec.return_layers) + int(spec.extra_pool_level)
+        self.num_levels = len(spec.return_layers) + int(spec.extra_pool_level and not spec.lite)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.fpn(self.body(x))
+        features = self.body(x)
+        if self.lite:
+            return {str(i): f for i, f in enumerate(self.fpn(list(features.values())))}
+        return self.fpn(features)
 
 
 def _out_channels(block: nn.Module) -> int:
@@ -146,12 +163,19 @@ def _out_channels(block: nn.Module) -> int:
 
 
 def build_model(
-    preset: str, num_classes: int, *, pretrained: bool = True, image_size: int | None = None
+    preset: str,
+    num_classes: int,
+    *,
+    pretrained: bool = True,
+    image_size: int | None = None,
+    frozen_bn: bool | None = None,
 ) -> FCOS:
     """Build the detector of ``preset`` for ``num_classes`` classes (labels 0..C-1).
 
     ``pretrained`` loads the ImageNet backbone from its weight package; leave it off
-    when a checkpoint's weights will be loaded on top anyway.
+    when a checkpoint's weights will be loaded on top anyway. ``frozen_bn`` (default:
+    ``pretrained``) freezes the backbone's BatchNorm statistics, right for ImageNet
+    weights; a random backbone needs trainable BatchNorm to learn at all.
     """
     if preset not in PRESET_SPECS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -159,10 +183,20 @@ def build_model(
         raise ConfigError("a detector needs at least one class")
     spec = PRESET_SPECS[preset]
     size = image_size or PRESET_IMAGE_SIZE[preset]
-    backbone = MobileNetFPN(spec, pretrained=pretrained)
+    frozen = pretrained if frozen_bn is None else frozen_bn
+    backbone = MobileNetFPN(spec, pretrained=pretrained, frozen_bn=frozen)
     sizes = tuple((8 * 2**level,) for level in range(backbone.num_levels))
     anchors = AnchorGenerator(sizes, aspect_ratios=((1.0,),) * len(sizes))
-    head = FCOSHead(backbone.out_channels, 1, num_classes, num_convs=spec.head_convs)
+    if spec.lite:
+        head: FCOSHead = LiteHead(
+            backbone.out_channels,
+            num_classes,
+            num_levels=backbone.num_levels,
+            num_convs=spec.head_convs,
+            kernel=spec.head_kernel,
+        )
+    else:
+        head = FCOSHead(backbone.out_channels, 1, num_classes, num_convs=spec.head_convs)
     model = FCOS(
         backbone,
         num_classes,
