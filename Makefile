@@ -43,3 +43,44 @@ format: $(VENV)/.dev-installed
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Benchmarks of the labeling side (not timed tests); each prints its median and the load.
+# They use a throw-away database: DATABASE_URL's server if set (e.g.
+# DATABASE_URL=postgres://root@127.0.0.1:5432/bench), else SQLite in a temporary folder.
+.PHONY: bench-ingest bench-coco
+bench-ingest: $(VENV)/.runtime-installed
+	@$(PY) tests/bench/bench_ingest.py
+
+bench-coco: $(VENV)/.runtime-installed
+	@$(PY) tests/bench/bench_coco.py
+
+# --- Benchmarks (not tests): BCCD, standard split, wall-clock budget per run ---------------
+# make bench-train [BENCH_BUDGET=15] [BENCH_PRESETS="fast balanced accurate"] [BENCH_THREADS=2]
+# make bench-peer  [BENCH_BUDGET=15] [PEER_IMGSZ=416]
+# Results: $(BENCH_OUT)/<model>-<budget>min.json and $(BENCH_OUT)/results.md (git-ignored).
+.PHONY: bench-train bench-peer
+BENCH_BUDGET ?= 15
+BENCH_PRESETS ?= fast balanced accurate
+BENCH_THREADS ?= 2
+BENCH_VOC ?= $(CURDIR)/../shared/datasets/bccd-voc/BCCD
+BENCH_OUT ?= bench-results
+PEER_VENV ?= $(BENCH_OUT)/.peer-venv
+PEER_IMGSZ ?= 416
+
+bench-train: $(VENV)/.runtime-installed
+	@for preset in $(BENCH_PRESETS); do \
+	  echo "== $$preset, $(BENCH_BUDGET) min, $(BENCH_THREADS) threads"; \
+	  $(PY) -m training.ml.bench --voc $(BENCH_VOC) --preset $$preset \
+	    --budget $(BENCH_BUDGET) --threads $(BENCH_THREADS) --out $(BENCH_OUT) || exit 1; \
+	done
+	@cat $(BENCH_OUT)/results.md
+
+$(PEER_VENV)/.installed: training/ml/bench-peer-requirements.txt
+	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install --quiet -r training/ml/bench-peer-requirements.txt
+	touch $@
+
+bench-peer: $(PEER_VENV)/.installed $(VENV)/.runtime-installed
+	$(PEER_VENV)/bin/python training/ml/bench_peer.py --voc $(BENCH_VOC) \
+	  --budget $(BENCH_BUDGET) --threads $(BENCH_THREADS) --imgsz $(PEER_IMGSZ) --out $(BENCH_OUT)
+	$(PY) -m training.ml.bench --table-only --voc $(BENCH_VOC) --out $(BENCH_OUT)

@@ -226,6 +226,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Several models have a `status` field: name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "WorkerCheckStatusEnum": "studio.models.WorkerCheck.Status",
+        "ImageStatusEnum": "labeling.models.ImageStatus",
+        "DatasetImportStatusEnum": "labeling.models.DatasetImport.Status",
+        "RunStatusEnum": "training.models.RunStatus",
+    },
 }
 
 # --- Celery: a broker that needs no server by default, Redis in production -------------
@@ -254,6 +261,30 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"training.tasks.train_*": {"queue": "train"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Periodic jobs (run by `celery beat`, or a worker started with --beat).
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-training-runs": {
+        "task": "training.tasks.runs_reconcile",
+        "schedule": float(env_int("STUDIO_RECONCILE_SECONDS", 60, minimum=1)),
+        "options": {"queue": "default", "expires": 60},
+    },
+}
+
+# --- Training runs (training/) ----------------------------------------------------------
+# The data check before a run (and again in the worker).
+STUDIO_MIN_BOXES_PER_CLASS = env_int("STUDIO_MIN_BOXES_PER_CLASS", 10, minimum=1)
+STUDIO_MIN_VAL_IMAGES = env_int("STUDIO_MIN_VAL_IMAGES", 1, minimum=0)
+STUDIO_DEFAULT_TIME_BUDGET_MINUTES = env_int("STUDIO_DEFAULT_TIME_BUDGET_MINUTES", 15, minimum=1)
+STUDIO_MAX_TIME_BUDGET_MINUTES = env_int("STUDIO_MAX_TIME_BUDGET_MINUTES", 600, minimum=1)
+# A run is given up after this many workers were lost while running it.
+STUDIO_RUN_MAX_ATTEMPTS = env_int("STUDIO_RUN_MAX_ATTEMPTS", 3, minimum=1)
+# A running run writes a heartbeat every STUDIO_HEARTBEAT_SECONDS; without one for
+# STUDIO_HEARTBEAT_TIMEOUT_SECONDS its worker is taken as lost and the run is resumed
+# elsewhere. A queued run no worker took for STUDIO_REQUEUE_AFTER_SECONDS is enqueued
+# again (its message may have been lost with the broker).
+STUDIO_HEARTBEAT_SECONDS = env_int("STUDIO_HEARTBEAT_SECONDS", 10, minimum=1)
+STUDIO_HEARTBEAT_TIMEOUT_SECONDS = env_int("STUDIO_HEARTBEAT_TIMEOUT_SECONDS", 120, minimum=2)
+STUDIO_REQUEUE_AFTER_SECONDS = env_int("STUDIO_REQUEUE_AFTER_SECONDS", 900, minimum=1)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Logging ------------------------------------------------------------------------------

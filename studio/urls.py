@@ -17,6 +17,7 @@ api_v1 = [
         name="api-worker-check",
     ),
     path("", include("labeling.api_urls")),
+    path("", include("training.api_urls")),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -41,4 +42,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("", include("labeling.urls")),
+    path("", include("training.urls")),
 ]

@@ -96,41 +96,71 @@ def purge_broker() -> None:
             conn.default_channel.queue_purge(queue)  # a missing queue is fine
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, tmp_path):
-    """A real Celery worker process on the test database and the test broker."""
-    import signal
+def start_worker(log_path: Path, *, beat: bool = False, **extra_env: str):
+    """Start a real Celery worker process (own process group) on the test DB and broker."""
     import subprocess
     import sys
+    import uuid
 
-    try:
-        purge_broker()
-    except Exception:  # noqa: BLE001 - a fresh broker has no queues to purge
-        pass
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "STUDIO_DATA_DIR": str(settings.DATA_DIR),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        **extra_env,
     }
-    log = (tmp_path / "worker.log").open("w")
+    name = f"test-{uuid.uuid4().hex[:8]}@%h"
+    command = [sys.executable, "-m", "celery", "-A", "studio", "worker"]
+    command += ["--queues", "default,train", "--concurrency", "1", "--loglevel", "INFO"]
+    command += ["--without-mingle", "--without-gossip", "--hostname", name]
+    if beat:
+        command += ["--beat", "--schedule", str(log_path.with_suffix(".beat"))]
     proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "studio", "worker",
-            "--queues", "default,train", "--concurrency", "1", "--loglevel", "INFO",
-            "--without-mingle", "--without-gossip", "--hostname", f"test-{os.getpid()}@%h",
-        ],  # fmt: skip
+        command,
         cwd=REPO_ROOT,
         env=env,
-        stdout=log,
+        stdout=log_path.open("w"),
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
-    proc.log_path = tmp_path / "worker.log"
-    yield proc
-    proc.send_signal(signal.SIGTERM)
+    proc.log_path = log_path
+    return proc
+
+
+def stop_worker(proc, timeout: float = 30) -> None:
+    import signal
+    import subprocess
+
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture
+def worker_factory(transactional_db, tmp_path):
+    """Start real Celery worker processes; all are stopped at the end of the test."""
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+        purge_broker()
+    except Exception:  # noqa: BLE001 - a fresh broker has no queues to purge
+        pass
+    started = []
+
+    def start(**kwargs):
+        proc = start_worker(tmp_path / f"worker-{len(started)}.log", **kwargs)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        stop_worker(proc)
+
+
+@pytest.fixture
+def celery_worker_process(worker_factory):
+    """A real Celery worker process on the test database and the test broker."""
+    return worker_factory()

@@ -18,10 +18,10 @@ def compose() -> dict:
 
 def test_compose_services_and_images():
     services = compose()["services"]
-    assert set(services) == {"postgres", "redis", "web", "worker", "worker-gpu"}
+    assert set(services) == {"postgres", "redis", "web", "worker", "beat", "worker-gpu"}
     assert services["postgres"]["image"].startswith("postgres:")
     assert services["redis"]["image"].startswith("redis:")
-    for name in ("web", "worker", "worker-gpu"):
+    for name in ("web", "worker", "beat", "worker-gpu"):
         service = services[name]
         assert service["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}
         assert service["image"] == services["web"]["image"]
@@ -71,6 +71,13 @@ def test_gpu_worker_uses_nvidia_runtime_and_train_queue():
 def test_workers_and_web_run_real_entry_points():
     services = compose()["services"]
     assert services["worker"]["command"][:4] == ["celery", "-A", "studio", "worker"]
+    # Exactly one process runs the periodic jobs (the reconciler of lost runs).
+    beats = [
+        s
+        for s in services.values()
+        if "beat" in s.get("command", []) or "--beat" in s.get("command", [])
+    ]
+    assert len(beats) == 1
     assert "gunicorn studio.wsgi" in services["web"]["command"][-1]
     assert "migrate" in services["web"]["command"][-1]
     assert (REPO_ROOT / "studio" / "wsgi.py").exists()

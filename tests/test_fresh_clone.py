@@ -137,7 +137,7 @@ def test_fresh_clone_make_run(tmp_path, clone):
         assert check["worker_pid"] != check["requested_by_pid"]
     finally:
         code = ctrl_c(proc)
-    assert "Stopped the web server and the worker." in log.read_text()
+    assert "Stopped the web server and the workers." in log.read_text()
     assert not children_alive(proc.pid), "make run left processes behind"
     assert (clone / "var" / "studio.sqlite3").exists()
     assert (clone / "var" / "broker").is_dir()

@@ -78,3 +78,6 @@ def log_in(page, username: str, password: str) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
+
+
+from tests.training.conftest import make_bccd_project  # noqa: E402, F401 - shared fixture

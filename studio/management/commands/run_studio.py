@@ -41,18 +41,32 @@ class Command(BaseCommand):
             "--access-logfile", "-", "--graceful-timeout", "10",
             "--control-socket", str(settings.DATA_DIR / "gunicorn.ctl"),
         ]  # fmt: skip
-        worker = [
-            python, "-m", "celery", "-A", "studio", "worker",
-            "--queues", "default,train", "--concurrency", "1",
-            "--without-mingle", "--without-gossip", "--loglevel", "INFO",
-        ]  # fmt: skip
+        celery = [python, "-m", "celery", "-A", "studio", "worker", "--concurrency", "1",
+                  "--without-mingle", "--without-gossip", "--loglevel", "INFO"]  # fmt: skip
+        # Two workers: training never blocks imports and thumbnails; the default one also
+        # runs the periodic jobs (beat).
+        beat_schedule = str(settings.DATA_DIR / "celerybeat-schedule")
         children = {
             "web server": subprocess.Popen(web),
-            "worker": subprocess.Popen(worker),
+            "worker": subprocess.Popen(
+                [
+                    *celery,
+                    "--queues",
+                    "default",
+                    "--hostname",
+                    "default@%h",
+                    "--beat",
+                    "--schedule",
+                    beat_schedule,
+                ]
+            ),  # fmt: skip
+            "training worker": subprocess.Popen(
+                [*celery, "--queues", "train", "--hostname", "train@%h"]
+            ),
         }
         self.stdout.write(
             self.style.SUCCESS(f"Detection Studio is running at http://{host}:{port}")
-            + "  (Ctrl-C stops the web server and the worker)"
+            + "  (Ctrl-C stops the web server and the workers)"
         )
         self.stdout.flush()
 
@@ -73,7 +87,7 @@ class Command(BaseCommand):
                     stopping = True
             time.sleep(0.3)
         self._stop(children)
-        self.stdout.write("Stopped the web server and the worker.")
+        self.stdout.write("Stopped the web server and the workers.")
         if exit_code:
             raise SystemExit(exit_code)
 

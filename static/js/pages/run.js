@@ -1,0 +1,78 @@
+import { api, pageData } from "../lib/api.js";
+
+const data = pageData();
+const field = (name) => document.querySelector(`[data-field="${name}"]`);
+const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  const s = Math.round(seconds);
+  return s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
+}
+
+function lineChart(id, label) {
+  const canvas = document.getElementById(id);
+  if (!window.Chart || !canvas) return null;
+  return new window.Chart(canvas, {
+    type: "line",
+    data: { datasets: [{ label, data: [], borderColor: "#2f6fed", pointRadius: 0, tension: 0.2 }] },
+    options: { animation: false, parsing: false, scales: { x: { type: "linear" } } },
+  });
+}
+
+const lossChart = lineChart("loss-chart", "loss");
+const mapChart = lineChart("map-chart", "val mAP");
+
+function render(run) {
+  field("status").textContent = run.status;
+  field("status").className = `status status-${run.status}`;
+  field("progress").textContent = `epoch ${run.epoch} of ${run.epochs}`;
+  field("phase").textContent = run.phase || "";
+  field("elapsed").textContent = duration(run.elapsed_seconds);
+  field("eta").textContent = FINISHED.has(run.status) ? "—" : duration(run.eta_seconds);
+  field("device").textContent = run.device || "—";
+  field("worker").textContent = run.worker || "—";
+  const error = field("error");
+  error.textContent = run.error;
+  error.hidden = !run.error;
+  field("log").textContent = run.log_tail || "";
+  const metrics = run.result && run.result.test_metrics;
+  field("result").textContent = metrics && metrics.map50 !== undefined
+    ? `model v${run.result.model_version}: test mAP@0.5 ${metrics.map50.toFixed(3)}, mAP@[.5:.95] ${metrics.map.toFixed(3)}`
+    : "—";
+  if (lossChart) {
+    lossChart.data.datasets[0].data = run.loss_points.map(([x, y]) => ({ x, y }));
+    lossChart.update();
+  }
+  if (mapChart) {
+    mapChart.data.datasets[0].data = run.history
+      .filter((h) => h.val_map !== undefined)
+      .map((h) => ({ x: h.epoch, y: h.val_map }));
+    mapChart.update();
+  }
+  document.getElementById("cancel").hidden = FINISHED.has(run.status) || !data.can_train;
+}
+
+async function poll() {
+  try {
+    const run = await api(data.api.run);
+    render(run);
+    if (FINISHED.has(run.status)) return;
+  } catch (error) {
+    field("error").textContent = `Could not reach the server (${error.message}); retrying.`;
+    field("error").hidden = false;
+  }
+  window.setTimeout(poll, 2000);
+}
+
+document.getElementById("cancel").addEventListener("click", async () => {
+  try {
+    render(await api(data.api.cancel, { method: "POST" }));
+    window.setTimeout(poll, 1000);
+  } catch (error) {
+    field("error").textContent = error.message;
+    field("error").hidden = false;
+  }
+});
+
+poll();

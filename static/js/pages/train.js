@@ -1,0 +1,28 @@
+import { api, pageData, showError } from "../lib/api.js";
+
+const data = pageData();
+const form = document.getElementById("train-form");
+// One key per page load: a double click (or a retried request) makes one run.
+const requestKey = crypto.randomUUID ? crypto.randomUUID() : String(Date.now() + Math.random());
+
+form?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const fields = new FormData(form);
+  const body = {
+    preset: fields.get("preset"),
+    time_budget_minutes: Number(fields.get("time_budget_minutes")),
+    augment: fields.get("augment") === "on",
+    request_key: requestKey,
+  };
+  if (fields.get("epochs")) body.epochs = Number(fields.get("epochs"));
+  if (fields.get("image_size")) body.image_size = Number(fields.get("image_size"));
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const run = await api(data.api.runs, { method: "POST", body });
+    window.location.href = `/projects/${data.project.id}/runs/${run.id}/`;
+  } catch (error) {
+    showError(form, error);
+    button.disabled = false;
+  }
+});

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from labeling.dataset_import import dataset_import
+from labeling.models import Membership, Project, Role
+from tests.conftest import DATASETS
+
+BCCD = DATASETS / "bccd-voc" / "BCCD"
+
+# A tiny run: small images, few epochs; the worker's checks are relaxed to match.
+TINY_CONFIG = {"preset": "fast", "image_size": 128, "epochs": 2, "time_budget_minutes": 10}
+WORKER_ENV = {
+    "STUDIO_MIN_BOXES_PER_CLASS": "1",
+    "STUDIO_HEARTBEAT_SECONDS": "1",
+    "STUDIO_HEARTBEAT_TIMEOUT_SECONDS": "6",
+    "STUDIO_RECONCILE_SECONDS": "2",
+    "STUDIO_REQUEUE_AFTER_SECONDS": "5",
+}
+
+
+def bccd_subset(folder: Path, counts: dict[str, int]) -> Path:
+    """A VOC folder with the first images of each standard BCCD split."""
+    root = folder / "BCCD"
+    for sub in ("Annotations", "JPEGImages", "ImageSets/Main"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for split, count in counts.items():
+        source = "val" if split == "val" else split
+        ids = (BCCD / "ImageSets" / "Main" / f"{source}.txt").read_text().split()[:count]
+        (root / "ImageSets" / "Main" / f"{split}.txt").write_text("\n".join(ids) + "\n")
+        for image_id in ids:
+            shutil.copy(BCCD / "Annotations" / f"{image_id}.xml", root / "Annotations")
+            shutil.copy(BCCD / "JPEGImages" / f"{image_id}.jpg", root / "JPEGImages")
+    return root
+
+
+@pytest.fixture
+def make_bccd_project(make_user, tmp_path, settings):
+    settings.STUDIO_MIN_BOXES_PER_CLASS = 1
+
+    def make(counts: dict[str, int] | None = None, owner=None) -> Project:
+        owner = owner or make_user(f"owner{Project.objects.count()}")
+        project = Project.objects.create(name=f"BCCD {Project.objects.count()}", created_by=owner)
+        Membership.objects.create(project=project, user=owner, role=Role.OWNER)
+        folder = bccd_subset(
+            tmp_path / f"voc{project.pk}", counts or {"train": 8, "val": 3, "test": 3}
+        )
+        dataset_import(project=project, path=folder, format="voc", user=owner)
+        return project
+
+    return make

@@ -1,0 +1,118 @@
+"""REST API of training runs (/api/v1/projects/<id>/runs...)."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from labeling.api import ProjectScopedView
+from labeling.permissions import Action
+from training import selectors, services
+from training.ml.config import PRESETS
+from training.models import TrainingRun
+
+
+class RunStartSerializer(serializers.Serializer):
+    preset = serializers.ChoiceField(choices=PRESETS, default="fast")
+    time_budget_minutes = serializers.FloatField(required=False, min_value=0.1)
+    epochs = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+    image_size = serializers.IntegerField(required=False, min_value=64, max_value=2048)
+    augment = serializers.BooleanField(default=True)
+    request_key = serializers.CharField(required=False, max_length=64, default="")
+
+
+class RunSerializer(serializers.ModelSerializer):
+    preset = serializers.SerializerMethodField()
+    dataset = serializers.SerializerMethodField()
+    model_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id", "status", "phase", "preset", "config", "dataset", "created_at", "started_at",
+            "finished_at", "heartbeat_at", "attempts", "cancel_requested", "epoch", "epochs",
+            "resumed_from_epoch", "elapsed_seconds", "eta_seconds", "device", "worker",
+            "error", "result", "model_version",
+        ]  # fmt: skip
+
+    def get_preset(self, run: TrainingRun) -> str:
+        return run.config.get("preset", "")
+
+    def get_dataset(self, run: TrainingRun) -> dict:
+        version = run.dataset_version
+        return {
+            "id": version.pk,
+            "content_hash": version.content_hash,
+            "images": version.image_count,
+            "boxes": version.box_count,
+            "classes": version.class_names,
+            "splits": version.split_counts,
+        }
+
+    def get_model_version(self, run: TrainingRun) -> int | None:
+        model = getattr(run, "model_version", None)
+        return model.version if model else None
+
+
+class RunDetailSerializer(RunSerializer):
+    class Meta(RunSerializer.Meta):
+        fields = [*RunSerializer.Meta.fields, "history", "loss_points", "log_tail"]
+
+
+class RunListView(ProjectScopedView):
+    project_actions = {"GET": Action.VIEW, "POST": Action.TRAIN}
+
+    @extend_schema(responses=RunSerializer(many=True))
+    def get(self, request, project_id: int):
+        return Response(RunSerializer(selectors.run_list(project=self.project), many=True).data)
+
+    @extend_schema(request=RunStartSerializer, responses={201: RunSerializer})
+    def post(self, request, project_id: int):
+        payload = RunStartSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        request_key = data.pop("request_key")
+        config = services.run_config(**data)
+        run = services.run_start(
+            project=self.project, config=config, user=request.user, request_key=request_key
+        )
+        return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class RunDetailView(ProjectScopedView):
+    project_actions = {"GET": Action.VIEW}
+
+    @extend_schema(responses=RunDetailSerializer)
+    def get(self, request, project_id: int, run_id: int):
+        run = selectors.run_get(project=self.project, run_id=run_id)
+        return Response(RunDetailSerializer(run).data)
+
+
+class RunCancelView(ProjectScopedView):
+    project_actions = {"POST": Action.TRAIN}
+
+    @extend_schema(request=None, responses=RunSerializer)
+    def post(self, request, project_id: int, run_id: int):
+        run = selectors.run_get(project=self.project, run_id=run_id)
+        return Response(RunSerializer(services.run_cancel(run=run)).data)
+
+
+class RunFileView(ProjectScopedView):
+    """The run's log tail (text) or its config (JSON), as a download."""
+
+    project_actions = {"GET": Action.VIEW}
+
+    @extend_schema(responses={200: OpenApiResponse(description="A text or JSON attachment")})
+    def get(self, request, project_id: int, run_id: int, name: str):
+        run = selectors.run_get(project=self.project, run_id=run_id)
+        if name == "log.txt":
+            body, content_type = run.log_tail, "text/plain; charset=utf-8"
+        else:
+            body, content_type = json.dumps(run.config, indent=2), "application/json"
+        response = HttpResponse(body, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-{name}"'
+        return response

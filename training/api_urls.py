@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from training import api
+
+urlpatterns = [
+    path("projects/<int:project_id>/runs", api.RunListView.as_view(), name="api-runs"),
+    path(
+        "projects/<int:project_id>/runs/<int:run_id>",
+        api.RunDetailView.as_view(),
+        name="api-run",
+    ),
+    path(
+        "projects/<int:project_id>/runs/<int:run_id>/cancel",
+        api.RunCancelView.as_view(),
+        name="api-run-cancel",
+    ),
+    path(
+        "projects/<int:project_id>/runs/<int:run_id>/log.txt",
+        api.RunFileView.as_view(),
+        {"name": "log.txt"},
+        name="api-run-log",
+    ),
+    path(
+        "projects/<int:project_id>/runs/<int:run_id>/config.json",
+        api.RunFileView.as_view(),
+        {"name": "config.json"},
+        name="api-run-config",
+    ),
+]

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from labeling.models import Project
+
+
+class DatasetVersion(models.Model):
+    """An immutable snapshot of a project's labeled images, boxes, classes and splits.
+
+    Stored as one COCO JSON file (its sha256 is ``content_hash``); two runs on unchanged
+    data share a version.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dataset_versions")
+    content_hash = models.CharField(max_length=64)
+    coco_file = models.FileField(max_length=300)
+    image_count = models.PositiveIntegerField()
+    box_count = models.PositiveIntegerField()
+    class_names = models.JSONField(default=list)
+    split_counts = models.JSONField(default=dict)  # {"train": n, "val": n, "test": n}
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "content_hash"], name="one_version_per_hash")
+        ]
+
+    def __str__(self) -> str:
+        return f"dataset {self.content_hash[:12]} of project {self.project_id}"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    INTERRUPTED = "interrupted", "Interrupted"  # its worker was lost; it will be resumed
+
+
+FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class TrainingRun(models.Model):
+    """One training run. The row, not the broker, is the source of truth of its state."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    dataset_version = models.ForeignKey(
+        DatasetVersion, on_delete=models.RESTRICT, related_name="runs"
+    )
+    config = models.JSONField(default=dict)  # training.ml.config.TrainConfig.to_dict()
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    request_key = models.CharField(max_length=64, blank=True)  # one run per double click
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    phase = models.CharField(max_length=32, blank=True)  # preparing, training, evaluating...
+    epoch = models.PositiveIntegerField(default=0)
+    epochs = models.PositiveIntegerField(default=0)
+    resumed_from_epoch = models.PositiveIntegerField(null=True, blank=True)
+    elapsed_seconds = models.FloatField(default=0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    history = models.JSONField(default=list)  # one record per epoch: losses, val metrics
+    loss_points = models.JSONField(default=list)  # [[global step, loss], ...], thinned
+    device = models.CharField(max_length=200, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    checkpoint_file = models.CharField(max_length=300, blank=True)  # in default storage
+    checkpoint_sha256 = models.CharField(max_length=64, blank=True)
+    checkpoint_epoch = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)  # in words, for the run page
+    log_tail = models.TextField(blank=True)
+    result = models.JSONField(default=dict)  # final status and metrics
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "request_key"],
+                condition=~models.Q(request_key=""),
+                name="one_run_per_request_key",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat")]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of project {self.project_id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+
+class ModelVersion(models.Model):
+    """A trained, evaluated and exported model: what a user reviews and downloads."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
+    run = models.OneToOneField(TrainingRun, on_delete=models.CASCADE, related_name="model_version")
+    version = models.PositiveIntegerField()
+    onnx_file = models.CharField(max_length=300)  # in default storage
+    onnx_sha256 = models.CharField(max_length=64)
+    onnx_bytes = models.PositiveBigIntegerField(default=0)
+    checkpoint_file = models.CharField(max_length=300)
+    evaluation = models.JSONField(default=dict)  # training.ml.evaluate report
+    metrics = models.JSONField(default=dict)  # headline numbers
+    export = models.JSONField(default=dict)  # metadata and parity of the ONNX export
+    threshold = models.FloatField(default=0.3)
+    is_production = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="one_model_version_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"model v{self.version} of project {self.project_id}"

@@ -1,0 +1,109 @@
+"""Writes of training runs: start (check, freeze, enqueue) and cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from labeling.models import Project
+from training.checks import dataset_problems
+from training.datasets import dataset_version_coco, dataset_version_freeze
+from training.ml.config import TrainConfig
+from training.ml.errors import ConfigError
+from training.models import RunStatus, TrainingRun
+
+
+def run_config(
+    *,
+    preset: str = "fast",
+    time_budget_minutes: float | None = None,
+    epochs: int | None = None,
+    image_size: int | None = None,
+    augment: bool = True,
+) -> dict[str, Any]:
+    """The engine config of a run, validated by the engine's own rules."""
+    budget = time_budget_minutes or settings.STUDIO_DEFAULT_TIME_BUDGET_MINUTES
+    if budget > settings.STUDIO_MAX_TIME_BUDGET_MINUTES:
+        raise ValidationError(
+            {"time_budget_minutes": f"At most {settings.STUDIO_MAX_TIME_BUDGET_MINUTES} minutes."}
+        )
+    values: dict[str, Any] = {"preset": preset, "time_budget_minutes": budget}
+    if epochs is not None:
+        values["epochs"] = epochs
+    if image_size is not None:
+        values["image_size"] = image_size
+    if not augment:
+        values["augment"] = {name: False for name in TrainConfig().augment.__dict__}
+    try:
+        return TrainConfig.from_dict(values).to_dict()
+    except ConfigError as exc:
+        raise ValidationError({"config": str(exc)}) from None
+
+
+def run_start(
+    *,
+    project: Project,
+    config: dict[str, Any],
+    user: AbstractBaseUser | None,
+    request_key: str = "",
+) -> TrainingRun:
+    """Check the data, freeze it, create the run and enqueue it once committed.
+
+    The same ``request_key`` (a double click, a retried request) returns the same run.
+    """
+    if request_key:
+        existing = TrainingRun.objects.filter(project=project, request_key=request_key).first()
+        if existing:
+            return existing
+    version = dataset_version_freeze(project=project, user=user)
+    problems = dataset_problems(
+        dataset_version_coco(version),
+        min_boxes_per_class=settings.STUDIO_MIN_BOXES_PER_CLASS,
+        min_val_images=settings.STUDIO_MIN_VAL_IMAGES,
+    )
+    if problems:
+        raise ValidationError({"dataset": problems})
+    epochs = TrainConfig.from_dict(config).epochs
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                project=project,
+                dataset_version=version,
+                config=config,
+                created_by=user,
+                request_key=request_key,
+                epochs=epochs,
+                enqueued_at=timezone.now(),
+            )
+            transaction.on_commit(lambda: run_enqueue(run_id=run.pk))
+    except IntegrityError:
+        return TrainingRun.objects.get(project=project, request_key=request_key)
+    return run
+
+
+def run_enqueue(*, run_id: int) -> None:
+    from training.tasks import train_run
+
+    train_run.apply_async(args=[run_id], queue="train")
+
+
+def run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """Ask the run to stop. A queued run is cancelled at once; a running one at its next
+    batch (the worker checks the flag) and within a few seconds."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if run.is_finished:
+            raise ValidationError({"status": f"The run has already {run.status}."})
+        run.cancel_requested = True
+        fields = ["cancel_requested"]
+        if run.status in (RunStatus.QUEUED, RunStatus.INTERRUPTED):
+            run.status = RunStatus.CANCELLED
+            run.finished_at = timezone.now()
+            fields += ["status", "finished_at"]
+        run.save(update_fields=fields)
+    return run

@@ -1,0 +1,72 @@
+"""Pages of training: the Train form and the live run page. Writes go through the API."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from labeling import selectors as labeling_selectors
+from labeling.permissions import Action, role_allows
+from training import selectors
+from training.ml.config import PRESET_IMAGE_SIZE
+
+PRESET_HELP = {
+    "fast": "Smallest input and model: lowest latency, meant for CPUs and edge devices.",
+    "balanced": "A middle ground between speed and accuracy.",
+    "accurate": "Larger input and model: best accuracy, slower to train and to run.",
+}
+
+
+@login_required
+@require_GET
+def train_form(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, role = labeling_selectors.project_get_with_role(
+        user=request.user, project_id=project_id
+    )
+    presets = [
+        {"name": name, "help": PRESET_HELP[name], "image_size": size}
+        for name, size in PRESET_IMAGE_SIZE.items()
+    ]
+    page_data = {
+        "api": {"runs": reverse("api-runs", args=[project.pk])},
+        "project": {"id": project.pk},
+        "can_train": role_allows(role, Action.TRAIN),
+    }
+    return render(
+        request,
+        "training/train.html",
+        {
+            "project": project,
+            "presets": presets,
+            "can_train": role_allows(role, Action.TRAIN),
+            "default_budget": settings.STUDIO_DEFAULT_TIME_BUDGET_MINUTES,
+            "max_budget": settings.STUDIO_MAX_TIME_BUDGET_MINUTES,
+            "runs": selectors.run_list(project=project)[:20],
+            "page_data": page_data,
+        },
+    )
+
+
+@login_required
+@require_GET
+def run_detail(request: HttpRequest, project_id: int, run_id: int) -> HttpResponse:
+    project, role = labeling_selectors.project_get_with_role(
+        user=request.user, project_id=project_id
+    )
+    run = selectors.run_get(project=project, run_id=run_id)
+    page_data = {
+        "api": {
+            "run": reverse("api-run", args=[project.pk, run.pk]),
+            "cancel": reverse("api-run-cancel", args=[project.pk, run.pk]),
+        },
+        "can_train": role_allows(role, Action.TRAIN),
+    }
+    return render(
+        request,
+        "training/run.html",
+        {"project": project, "run": run, "page_data": page_data},
+    )
