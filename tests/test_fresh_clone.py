@@ -82,12 +82,21 @@ def http(method: str, url: str, body: dict | None = None, token: str | None = No
         return response.status, response.read().decode()
 
 
-def children_alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+def children_alive(pid: int, timeout: float = 30) -> bool:
+    """Whether processes of the group are still running ``timeout`` s after make exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def group_processes(pgid: int) -> str:
+    ps = subprocess.run(["ps", "-o", "pid,pgid,args", "-g", str(pgid)], capture_output=True)
+    return ps.stdout.decode()
 
 
 @pytest.fixture
@@ -138,7 +147,7 @@ def test_fresh_clone_make_run(tmp_path, clone):
     finally:
         code = ctrl_c(proc)
     assert "Stopped the web server and the workers." in log.read_text()
-    assert not children_alive(proc.pid), "make run left processes behind"
+    assert not children_alive(proc.pid), group_processes(proc.pid)
     assert (clone / "var" / "studio.sqlite3").exists()
     assert (clone / "var" / "broker").is_dir()
     assert code in (0, 2, 130, -signal.SIGINT), code  # make dies of the SIGINT it got
@@ -164,4 +173,4 @@ def test_fresh_clone_make_run(tmp_path, clone):
         assert status == 201
     finally:
         ctrl_c(proc)
-    assert not children_alive(proc.pid)
+    assert not children_alive(proc.pid), group_processes(proc.pid)
