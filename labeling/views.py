@@ -16,7 +16,7 @@ from labeling.formats import FORMATS
 from labeling.forms import ImageFilterForm
 from labeling.models import Category, DatasetImport, Role
 from labeling.permissions import Action, role_allows
-from training.selectors import run_list
+from training.selectors import model_list, run_list
 
 
 @login_required
@@ -57,6 +57,7 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "memberships": selectors.membership_list(project=project),
             "page_data": page_data,
             "runs": run_list(project=project)[:5],
+            "models": model_list(project=project)[:5],
             **_dataset_context(project),
         },
     )
@@ -111,6 +112,7 @@ def project_images(request: HttpRequest, project_id: int) -> HttpResponse:
     form = ImageFilterForm(request.GET, categories=categories)
     images = selectors.image_list(project=project, **form.filters())
     page = Paginator(images, IMAGES_PER_PAGE).get_page(request.GET.get("page"))
+    page_images = selectors.with_box_counts(list(page.object_list))
     query = request.GET.copy()
     query.pop("page", None)
     can_edit = role_allows(role, Action.EDIT_PROJECT)
@@ -130,6 +132,7 @@ def project_images(request: HttpRequest, project_id: int) -> HttpResponse:
             "role": role,
             "form": form,
             "page": page,
+            "images": page_images,
             "query": query.urlencode(),
             "can_edit": can_edit,
             "can_annotate": role_allows(role, Action.ANNOTATE),

@@ -48,3 +48,5 @@ def test_train_button_to_finished_run(page, make_user, make_bccd_project, worker
 
     page.goto(f"/projects/{project.pk}/")
     assert page.locator("#training .status-succeeded").count() == 1
+    assert page.locator("#models tbody tr").count() == 1
+    assert page.locator("#models tbody tr td").first.inner_text() == "v1"
