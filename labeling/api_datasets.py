@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from labeling import formats
 from labeling.api import ProjectScopedView
-from labeling.api_images import _AnyAccept
+from labeling.api_images import AnyAccept
 from labeling.dataset_export import export_zip_stream
 from labeling.dataset_import import dataset_import_enqueue
 from labeling.models import DatasetImport
@@ -95,7 +95,7 @@ class DatasetImportReportView(ProjectScopedView):
     """The import report as a JSON file to download."""
 
     project_actions = {"GET": Action.VIEW}
-    content_negotiation_class = _AnyAccept
+    content_negotiation_class = AnyAccept
 
     @extend_schema(responses={(200, "application/json"): dict})
     def get(self, request, project_id: int, import_id: int):
@@ -115,7 +115,7 @@ class ProjectExportView(ProjectScopedView):
     """The project as a dataset zip (images included), streamed."""
 
     project_actions = {"GET": Action.VIEW}
-    content_negotiation_class = _AnyAccept
+    content_negotiation_class = AnyAccept
 
     @extend_schema(responses={(200, "application/zip"): bytes})
     def get(self, request, project_id: int, dataset_format: str):

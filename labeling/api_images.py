@@ -87,7 +87,7 @@ class ImageListView(ProjectScopedView):
         filters.is_valid(raise_exception=True)
         images = selectors.image_list(project=self.project, **filters.validated_data)
         paginator = ImagePagination()
-        page = paginator.paginate_queryset(images, request, view=self)
+        page = selectors.with_box_counts(paginator.paginate_queryset(images, request, view=self))
         return paginator.get_paginated_response(ImageSerializer(page, many=True).data)
 
     @extend_schema(
@@ -113,9 +113,8 @@ class ImageDetailView(ProjectScopedView):
 
     @extend_schema(responses=ImageSerializer)
     def get(self, request, project_id: int, image_id: int):
-        image = selectors.image_list(project=self.project).filter(pk=image_id).first()
-        if image is None:
-            return Response({"detail": "No such image."}, status=status.HTTP_404_NOT_FOUND)
+        image = selectors.image_get(project=self.project, image_id=image_id)
+        [image] = selectors.with_box_counts([image])
         return Response(ImageSerializer(image).data)
 
     @extend_schema(responses={204: None})
@@ -124,7 +123,7 @@ class ImageDetailView(ProjectScopedView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class _AnyAccept(BaseContentNegotiation):
+class AnyAccept(BaseContentNegotiation):
     """Files are files whatever the Accept header says (an <img> asks for image/*)."""
 
     def select_parser(self, request, parsers):
@@ -138,7 +137,7 @@ class _ImageFileView(ProjectScopedView):
     """The pixels, to members only: never from a public URL, never as HTML."""
 
     project_actions = {"GET": Action.VIEW}
-    content_negotiation_class = _AnyAccept
+    content_negotiation_class = AnyAccept
     variant = "file"
 
     @extend_schema(responses={(200, "image/*"): bytes})

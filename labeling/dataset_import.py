@@ -356,15 +356,22 @@ _BOX_COLUMNS = (
 def _insert_boxes(rows: list[tuple]) -> None:
     """Insert Annotation rows from plain tuples (in _BOX_COLUMNS order).
 
-    100,000 boxes through bulk_create cost ~15 s of model-instance overhead; a
-    parametrised executemany costs ~1 s. Table and column names come from the model.
+    100,000 boxes through bulk_create cost ~15 s of model-instance overhead; PostgreSQL's
+    COPY takes well under a second, a parametrised executemany (SQLite) about one.
+    Table and column names come from the model, values are passed as parameters.
     """
     meta = Annotation._meta
     quote = connection.ops.quote_name
     columns = ", ".join(quote(meta.get_field(name).column) for name in _BOX_COLUMNS)
-    values = ", ".join(["%s"] * len(_BOX_COLUMNS))
-    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({values})"  # noqa: S608
+    table = quote(meta.db_table)
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        values = ", ".join(["%s"] * len(_BOX_COLUMNS))
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608
         for start in range(0, len(rows), 10_000):
             cursor.executemany(sql, rows[start : start + 10_000])
 

@@ -195,7 +195,8 @@ def _encode(image: PILImage.Image, pillow_format: str) -> tuple[bytes, str]:
 
 
 def _thumbnail(image: PILImage.Image, size: int) -> bytes:
-    thumb = _eight_bits(image) if image.mode in ("I;16", "I;16B", "I", "F") else image.copy()
+    """A JPEG thumbnail; shrinks ``image`` in place (its pixels are stored already)."""
+    thumb = _eight_bits(image) if image.mode in ("I;16", "I;16B", "I", "F") else image
     thumb.thumbnail((size, size), PILImage.Resampling.BILINEAR, reducing_gap=2.0)
     if thumb.mode in ("RGBA", "LA", "P", "PA") or thumb.has_transparency_data:
         rgba = thumb.convert("RGBA")
@@ -311,6 +312,9 @@ def image_row(
 # --- Ingesting many files ----------------------------------------------------------------
 
 
+INSERT_BATCH = 50  # rows per transaction: one commit per image costs an fsync each
+
+
 def images_ingest(
     *, project: Project, sources: Iterable[Source], user: AbstractBaseUser | None = None
 ) -> list[IngestResult]:
@@ -319,12 +323,19 @@ def images_ingest(
     Returns one result per file (per archive entry for zips), in order.
     """
     results: list[IngestResult] = []
+    pending: list[tuple[IngestResult, Image]] = []
     seen = _KnownHashes(project)
     for name, data, refusal in _expand(sources):
         if refusal is not None:
             results.append(IngestResult(name, "refused", refusal))
             continue
-        results.append(_ingest_one(project=project, name=name, data=data, user=user, seen=seen))
+        result, row = _prepare_one(project=project, name=name, data=data, user=user, seen=seen)
+        results.append(result)
+        if row is not None:
+            pending.append((result, row))
+        if len(pending) >= INSERT_BATCH:
+            _insert(pending)
+    _insert(pending)
     added = sum(1 for r in results if r.status == "added")
     logger.info("ingest into project %s: %d files, %d added", project.pk, len(results), added)
     return results
@@ -349,32 +360,51 @@ class _KnownHashes:
         self.known.add(sha256)
 
 
-def _ingest_one(
+_DUPLICATE = "the same image is already in the project"
+
+
+def _prepare_one(
     *,
     project: Project,
     name: str,
     data: bytes,
     user: AbstractBaseUser | None,
     seen: _KnownHashes,
-) -> IngestResult:
-    duplicate = IngestResult(name, "duplicate", "the same image is already in the project")
+) -> tuple[IngestResult, Image | None]:
+    """Check and store one file; its unsaved row when it is new to the project."""
     if hashlib.sha256(data).hexdigest() in seen:  # stored as uploaded: no need to decode
-        return duplicate
+        return IngestResult(name, "duplicate", _DUPLICATE), None
     try:
         prepared = image_prepare(data)
     except Refused as refusal:
-        return IngestResult(name, "refused", str(refusal))
+        return IngestResult(name, "refused", str(refusal)), None
     if prepared.sha256 in seen:  # converted or turned: the same pixels as stored
-        return duplicate
+        return IngestResult(name, "duplicate", _DUPLICATE), None
     names = image_files_store(project=project, prepared=prepared)
     row = image_row(project=project, prepared=prepared, names=names, original_name=name, user=user)
+    seen.add(prepared.sha256)
+    return IngestResult(name, "added"), row
+
+
+def _insert(pending: list[tuple[IngestResult, Image]]) -> None:
+    """Insert the rows in one transaction; row by row if someone added one meanwhile."""
+    if not pending:
+        return
     try:
         with transaction.atomic():
-            row.save()
-    except IntegrityError:  # uploaded at the same moment by someone else
-        return duplicate
-    seen.add(prepared.sha256)
-    return IngestResult(name, "added", image_id=row.pk)
+            Image.objects.bulk_create([row for _, row in pending])
+    except IntegrityError:  # the same image uploaded at the same moment by someone else
+        for result, row in pending:
+            row.pk = None
+            try:
+                with transaction.atomic():
+                    row.save()
+            except IntegrityError:
+                result.status, result.reason = "duplicate", _DUPLICATE
+    for result, row in pending:
+        if result.status == "added":
+            result.image_id = row.pk
+    pending.clear()
 
 
 def _expand(sources: Iterable[Source]) -> Iterator[tuple[str, bytes, str | None]]:

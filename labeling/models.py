@@ -172,6 +172,10 @@ class Annotation(models.Model):
 
     class Meta:
         ordering = ["image_id", "id"]
+        indexes = [
+            # "images with a box of this class" (grid filter, health): one index probe.
+            models.Index(fields=["category", "image"], name="annotation_category_image"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.category_id} [{self.x:g}, {self.y:g}, {self.w:g}, {self.h:g}]"

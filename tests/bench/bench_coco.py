@@ -84,6 +84,7 @@ def bench_read(user, folder: Path, run: int) -> float:
 
     from labeling import formats, ingest, services
     from labeling.dataset_import import _Plan, _Prepared, _write
+    from labeling.models import DatasetImport
 
     target = services.project_create(user=user, name=f"bench read {run}")
     start = time.perf_counter()
@@ -98,8 +99,9 @@ def bench_read(user, folder: Path, run: int) -> float:
             user=user, split=record.split,
         )  # fmt: skip
         plan.items.append(_Prepared(record, row=row))
+    record = DatasetImport(project=target, source_name="bench", created_by=user)
     with transaction.atomic():
-        record = _write(target, dataset, user, plan, "bench")
+        _write(target, dataset, user, plan, record)
     elapsed = time.perf_counter() - start
     assert (record.images_added, record.boxes_added) == (IMAGES, IMAGES * BOXES_PER_IMAGE)
     return elapsed

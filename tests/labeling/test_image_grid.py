@@ -73,7 +73,7 @@ def test_grid_filters(project_team, client):
 
     def names(**query):
         response = client.get(url, query)
-        return [image.original_name for image in response.context["page"].object_list]
+        return [image.original_name for image in response.context["images"]]
 
     assert names() == [f"{i}.png" for i in range(6)]
     assert names(category=cell.pk) == ["0.png", "1.png"]

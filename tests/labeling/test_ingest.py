@@ -279,3 +279,15 @@ def test_animated_png_and_webp_keep_their_first_frame(project_team, format, stor
     assert image.format == stored
     assert not getattr(picture, "is_animated", False)
     assert picture.convert("RGB").getpixel((5, 5)) == (255, 0, 0)
+
+
+def test_same_image_added_meanwhile_by_someone_else(project_team, monkeypatch):
+    """The duplicate check passed, yet the row exists at insert time: reported, rest kept."""
+    project = project_team["project"]
+    data = image_bytes("PNG", color=(7, 7, 7))
+    _ingest(project, {"first.png": data})
+    monkeypatch.setattr(ingest._KnownHashes, "__contains__", lambda self, sha: False)
+    results = _ingest(project, {"again.png": data, "new.png": image_bytes(color=(8, 8, 8))})
+    assert [r.status for r in results] == ["duplicate", "added"]
+    assert results[1].image_id == Image.objects.get(original_name="new.png").pk
+    assert Image.objects.filter(project=project).count() == 2
