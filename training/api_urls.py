@@ -2,9 +2,16 @@ from __future__ import annotations
 
 from django.urls import path
 
-from training import api
+from training import api, api_models
 
 urlpatterns = [
+    path("projects/<int:project_id>/models", api_models.ModelListView.as_view(), name="api-models"),
+    path("models/<int:model_id>", api_models.ModelDetailView.as_view(), name="api-model"),
+    path(
+        "models/<int:model_id>/download",
+        api_models.ModelDownloadView.as_view(),
+        name="api-model-download",
+    ),
     path("projects/<int:project_id>/runs", api.RunListView.as_view(), name="api-runs"),
     path(
         "projects/<int:project_id>/runs/<int:run_id>",

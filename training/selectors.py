@@ -24,3 +24,9 @@ def run_get(*, project: Project, run_id: int) -> TrainingRun:
 
 def model_list(*, project: Project) -> QuerySet[ModelVersion]:
     return ModelVersion.objects.filter(project=project).select_related("run").defer("evaluation")
+
+
+def model_get_for_user(*, user, model_id: int) -> ModelVersion:
+    """A model version of one of the user's projects; 404 otherwise."""
+    models = ModelVersion.objects.select_related("project", "run__dataset_version")
+    return get_object_or_404(models, pk=model_id, project__memberships__user=user)

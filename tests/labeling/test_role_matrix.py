@@ -101,6 +101,32 @@ PROJECT_API = {
         _status(200, 403, 403),
     ),
     ("api-project-health", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
+    # One image's boxes (labeling/api_annotations.py): annotators save, owners review.
+    ("api-image-annotations", "GET"): (
+        lambda t: [t["project"].pk, t["image"].pk],
+        None,
+        _status(200, 200, 200),
+    ),
+    ("api-image-annotations", "PUT"): (
+        lambda t: [t["project"].pk, t["image"].pk],
+        {"base_version": 0, "boxes": [{"category_id": "<category>", "bbox": [1, 1, 5, 5]}]},
+        _status(200, 200, 403),
+    ),
+    ("api-image-annotations-history", "GET"): (
+        lambda t: [t["project"].pk, t["image"].pk],
+        None,
+        _status(200, 200, 200),
+    ),
+    ("api-image-annotations-revert", "POST"): (  # allowed, but the image has no change 999999
+        lambda t: [t["project"].pk, t["image"].pk],
+        {"change_id": 999999, "base_version": 0},
+        _status(400, 400, 403),
+    ),
+    ("api-image-review", "POST"): (
+        lambda t: [t["project"].pk, t["image"].pk],
+        {"decision": "reject", "comment": "Boxes are missing.", "base_version": 0},
+        _status(200, 403, 403),
+    ),
     ("api-imports", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
     ("api-imports", "POST"): (  # a JSON body carries no file: 400 once allowed
         lambda t: [t["project"].pk],
@@ -145,6 +171,15 @@ PROJECT_API = {
         None,
         _status(200, 200, 200),
     ),
+    # Model versions (training/api_models.py): URLs by model id, scoped to its project.
+    ("api-models", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
+    ("api-model", "GET"): (lambda t: [t["model"].pk], None, _status(200, 200, 200)),
+    ("api-model", "PATCH"): (
+        lambda t: [t["model"].pk],
+        {"threshold": 0.5},
+        _status(200, 200, 403),
+    ),
+    ("api-model-download", "GET"): (lambda t: [t["model"].pk], None, _status(200, 200, 200)),
 }
 
 PROJECT_PAGES = {
@@ -255,7 +290,36 @@ def team(project_team):
         project=project, content_hash="0" * 64, coco_file="x.json", image_count=0, box_count=0
     )
     project_team["run"] = TrainingRun.objects.create(project=project, dataset_version=version)
+    project_team["model"] = _model_version(project_team["run"])
     return project_team
+
+
+def _model_version(run):
+    """A model version whose ONNX file is a one-node graph (enough for downloads)."""
+    import onnx
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from onnx import TensorProto, helper
+
+    from training.models import ModelVersion
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    data = onnx.helper.make_model(graph).SerializeToString()
+    name = default_storage.save(f"matrix/{run.pk}/model.onnx", ContentFile(data))
+    return ModelVersion.objects.create(
+        project=run.project,
+        run=run,
+        version=1,
+        onnx_file=name,
+        onnx_sha256="3" * 64,
+        checkpoint_file=name,
+        export={"metadata": {"class_names": ["RBC", "WBC"]}},
+    )
 
 
 def _body(team, body):
@@ -271,7 +335,10 @@ def _body(team, body):
 
 def _request(client, method, url, body):
     kwargs = {"content_type": "application/json", "data": body} if body is not None else {}
-    return getattr(client, method.lower())(url, **kwargs)
+    response = getattr(client, method.lower())(url, **kwargs)
+    if getattr(response, "streaming", False):
+        b"".join(response.streaming_content)  # a download is read to its end
+    return response
 
 
 def _client(team, role, *, api: bool):

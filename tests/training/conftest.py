@@ -52,3 +52,44 @@ def make_bccd_project(make_user, tmp_path, settings):
         return project
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_trained(tmp_path_factory):
+    """A detector trained for one epoch on synthetic images (seconds; no database)."""
+    from tests.ml.conftest import tiny_config
+    from tests.ml.synthetic import make_dataset
+    from training.ml.engine import train
+
+    coco, images = make_dataset(tmp_path_factory.mktemp("synthetic"), count=12)
+    result = train(
+        tiny_config(epochs=1), coco=coco, images_dir=images, out_dir=tmp_path_factory.mktemp("t")
+    )
+    return coco, images, result
+
+
+@pytest.fixture
+def model_version(tiny_trained, project_team, tmp_path):
+    """A real model version of the team's project, made by the run pipeline's own
+    evaluate-and-export step (ONNX in the media storage, parity-checked)."""
+    import json
+
+    from training.models import DatasetVersion, RunStatus, TrainingRun
+    from training.pipeline import _evaluate_and_export
+
+    coco_path, images, result = tiny_trained
+    coco = json.loads(Path(coco_path).read_text())
+    for image in coco["images"]:
+        image["split"] = "test"
+    project = project_team["project"]
+    version = DatasetVersion.objects.create(
+        project=project, content_hash="2" * 64, coco_file="x.json", image_count=12, box_count=1
+    )
+    run = TrainingRun.objects.create(
+        project=project,
+        dataset_version=version,
+        status=RunStatus.SUCCEEDED,
+        config={"preset": "fast"},
+        result={"epochs_completed": 1, "stop_reason": "completed"},
+    )
+    return _evaluate_and_export(run, coco, Path(images), tmp_path, result)

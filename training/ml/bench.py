@@ -4,9 +4,11 @@
         --preset fast --budget 15 --out bench-results/
 
 Trains on the ``train`` split (``val`` for early stopping and the best checkpoint),
-evaluates on ``test``, exports verified ONNX and measures ONNX Runtime latency (batch
-1, median of 100 runs after warm-up). Writes ``<out>/<preset>-<budget>min.json``. The
-VOC files are read in place; the converted COCO files go to the output folder.
+evaluates on ``test``, exports verified ONNX, builds and evaluates its INT8 variant and
+measures ONNX Runtime latency of both (batch 1, median of 100 runs after warm-up, 1
+and 2 threads). Writes ``<out>/<preset>-<budget>min.json`` and gathers every result
+file of ``<out>`` (the peer's too, see ``bench_peer.py``) into ``<out>/results.md``.
+The VOC files are read in place; the converted COCO files go to the output folder.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ class TrainConfig:
     lr: float | None = None
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    warmup_steps: int = 100
+    warmup_steps: int = 50
     min_lr_ratio: float = 0.02
     grad_clip_norm: float | None = 10.0
     ema_decay: float | None = None  # EMA of the weights for validation/best.pt; None: off
@@ -86,7 +86,9 @@ class TrainConfig:
         """The learning rate actually used (the optimizer's default if unset)."""
         if self.lr is not None:
             return self.lr
-        return 0.01 if self.optimizer == "sgd" else 1e-3
+        # SGD: measured on BCCD (fast preset, 6 epochs, batch 4): test mAP@0.5 0.83 at
+        # 0.03, 0.86 at 0.06, 0.88 at 0.12 and at 0.2 (training/ml/README.md).
+        return 0.12 if self.optimizer == "sgd" else 1e-3
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid value."""

@@ -27,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--poll", type=float, default=2.0, help="seconds between checks")
 
     def handle(self, *args, **options):
-        project = self._project(options["project"])
+        project = project_by_key(options["project"])
         try:
             config = services.run_config(
                 preset=options["preset"],
@@ -57,11 +57,13 @@ class Command(BaseCommand):
             raise CommandError(f"run {run.pk} {run.status}: {run.error or 'no error recorded'}")
         self.stdout.write(json.dumps(run.result, indent=2, sort_keys=True))
 
-    def _project(self, key: str) -> Project:
-        project = None
-        if key.isdigit():
-            project = Project.objects.filter(pk=int(key)).first()
-        project = project or Project.objects.filter(name=key).first()
-        if project is None:
-            raise CommandError(f"no project with id or name {key!r}")
-        return project
+
+def project_by_key(key: str) -> Project:
+    """A project by id or name, or a CommandError."""
+    project = None
+    if key.isdigit():
+        project = Project.objects.filter(pk=int(key)).first()
+    project = project or Project.objects.filter(name=key).first()
+    if project is None:
+        raise CommandError(f"no project with id or name {key!r}")
+    return project

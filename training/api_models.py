@@ -1,0 +1,119 @@
+"""REST API of model versions: list, threshold and production flag, downloads."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling import selectors as labeling_selectors
+from labeling.api import ProjectScopedView
+from labeling.permissions import Action, ProjectRolePermission
+from training import registry, selectors
+from training.models import ModelVersion
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    run = serializers.IntegerField(source="run_id", read_only=True)
+    class_names = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id", "version", "run", "created_at", "metrics", "threshold", "is_production",
+            "onnx_bytes", "class_names",
+        ]  # fmt: skip
+
+    def get_class_names(self, model: ModelVersion) -> list[str]:
+        return registry.class_names(model)
+
+
+class ModelUpdateSerializer(serializers.Serializer):
+    threshold = serializers.FloatField(required=False, min_value=0, max_value=1)
+    is_production = serializers.BooleanField(required=False)
+
+
+class ModelListView(ProjectScopedView):
+    project_actions = {"GET": Action.VIEW}
+
+    @extend_schema(responses=ModelSerializer(many=True))
+    def get(self, request, project_id: int):
+        models = selectors.model_list(project=self.project).select_related("project")
+        return Response(ModelSerializer(models, many=True).data)
+
+
+class ModelScopedView(APIView):
+    """Base of /models/<model_id>...: 404 unless the user is a member of its project."""
+
+    permission_classes = [ProjectRolePermission]
+    project_actions: dict[str, Action] = {}
+
+    def initial(self, request, *args, **kwargs):
+        self.perform_authentication(request)
+        if request.user.is_authenticated:
+            self.model = selectors.model_get_for_user(
+                user=request.user, model_id=kwargs["model_id"]
+            )
+            self.project, self.role = labeling_selectors.project_get_with_role(
+                user=request.user, project_id=self.model.project_id
+            )
+        super().initial(request, *args, **kwargs)
+
+    def get_project_role(self) -> str | None:
+        return getattr(self, "role", None)
+
+
+class ModelDetailView(ModelScopedView):
+    project_actions = {"GET": Action.VIEW, "PATCH": Action.TRAIN}
+
+    @extend_schema(responses=ModelSerializer)
+    def get(self, request, model_id: int):
+        return Response(ModelSerializer(self.model).data)
+
+    @extend_schema(request=ModelUpdateSerializer, responses=ModelSerializer)
+    def patch(self, request, model_id: int):
+        payload = ModelUpdateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        model = registry.model_update(model=self.model, **payload.validated_data)
+        return Response(ModelSerializer(model).data)
+
+
+class ModelDownloadView(ModelScopedView):
+    """Download one artifact of a model version, as an attachment (streamed)."""
+
+    project_actions = {"GET": Action.VIEW}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("artifact", enum=sorted(registry.ARTIFACTS), default="onnx")],
+        responses={200: OpenApiResponse(description="the file, as an attachment")},
+    )
+    def get(self, request, model_id: int):
+        artifact = request.query_params.get("artifact", "onnx")
+        if artifact not in registry.ARTIFACTS:
+            choices = ", ".join(sorted(registry.ARTIFACTS))
+            raise ValidationError({"artifact": f"Unknown artifact {artifact!r}: one of {choices}."})
+        filename, content_type = registry.ARTIFACTS[artifact]
+        model = self.model
+        if artifact == "checkpoint":
+            body = default_storage.open(model.checkpoint_file, "rb")
+        elif artifact == "onnx":
+            body = io.BytesIO(registry.onnx_bytes(model))
+        elif artifact == "sidecar":
+            body = io.BytesIO(json.dumps(registry.sidecar(model), indent=2).encode())
+        elif artifact == "labels":
+            body = io.BytesIO(registry.labels_text(model).encode())
+        else:
+            body = io.BytesIO(registry.model_card(model).encode())
+        stem = f"{model.project.name}-v{model.version}".replace(" ", "_")
+        response = FileResponse(
+            body, as_attachment=True, filename=f"{stem}-{filename}", content_type=content_type
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
