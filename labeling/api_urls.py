@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from labeling import api, api_categories, api_datasets, api_images
+from labeling import api, api_annotations, api_categories, api_datasets, api_images
 
 urlpatterns = [
     path("projects", api.ProjectListView.as_view(), name="api-projects"),
@@ -56,6 +56,26 @@ urlpatterns = [
         "projects/<int:project_id>/images/<int:image_id>/thumbnail",
         api_images.ImageThumbnailView.as_view(),
         name="api-image-thumbnail",
+    ),
+    path(
+        "projects/<int:project_id>/images/<int:image_id>/annotations",
+        api_annotations.ImageAnnotationsView.as_view(),
+        name="api-image-annotations",
+    ),
+    path(
+        "projects/<int:project_id>/images/<int:image_id>/annotations/history",
+        api_annotations.ImageAnnotationHistoryView.as_view(),
+        name="api-image-annotations-history",
+    ),
+    path(
+        "projects/<int:project_id>/images/<int:image_id>/annotations/revert",
+        api_annotations.ImageAnnotationRevertView.as_view(),
+        name="api-image-annotations-revert",
+    ),
+    path(
+        "projects/<int:project_id>/images/<int:image_id>/review",
+        api_annotations.ImageReviewView.as_view(),
+        name="api-image-review",
     ),
     path(
         "projects/<int:project_id>/resplit",

@@ -185,6 +185,50 @@ class Annotation(models.Model):
         return [self.x, self.y, self.w, self.h]
 
 
+class AnnotationChange(models.Model):
+    """One saved change of an image's boxes (labeling/annotations.py): append-only.
+
+    ``before`` and ``after`` are the image's box lists around the change, each box
+    ``{"id", "category_id", "bbox": [x, y, w, h], "area"}`` in original-image pixels;
+    ``no_objects`` is the image's mark after the change. ``request_id`` is the client's
+    id of the save (unique per image when given), so a repeated save is applied once.
+    A revert is a change too, restoring the state around the change it names.
+    """
+
+    class Kind(models.TextChoices):
+        SAVE = "save", "Save"
+        REVERT = "revert", "Revert"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="changes")
+    version = models.PositiveIntegerField()  # the image's annotation_version after it
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.SAVE)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    before = models.JSONField(default=list)
+    after = models.JSONField(default=list)
+    no_objects_before = models.BooleanField(default=False)
+    no_objects = models.BooleanField(default=False)
+    reverted_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["image_id", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image", "request_id"],
+                condition=~models.Q(request_id=""),
+                name="one_change_per_request",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of image {self.image_id} to version {self.version}"
+
+
 class DatasetImport(models.Model):
     """One import of labels (and their images) into a project, with its report.
 

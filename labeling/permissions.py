@@ -20,6 +20,7 @@ class Action(StrEnum):
     EDIT_PROJECT = "edit_project"  # rename, describe, change classes
     MANAGE_MEMBERS = "manage_members"  # add, remove and change the role of members
     DELETE_PROJECT = "delete_project"
+    REVIEW = "review"  # accept or reject an image's boxes
 
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {

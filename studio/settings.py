@@ -198,6 +198,13 @@ STUDIO_ZIP_MAX_RATIO = env_int("STUDIO_ZIP_MAX_RATIO", 200, minimum=1)
 # request, scripts may send many.
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 1000, minimum=1)
 
+# --- Box saves (labeling/annotations.py) --------------------------------------------
+# Most boxes on one image, and the largest JSON body of one save (2 MB), in bytes.
+STUDIO_MAX_BOXES_PER_IMAGE = env_int("STUDIO_MAX_BOXES_PER_IMAGE", 5000, minimum=1)
+STUDIO_MAX_ANNOTATION_BODY_BYTES = env_int(
+    "STUDIO_MAX_ANNOTATION_BODY_BYTES", 2 * 1024 * 1024, minimum=1024
+)
+
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -232,6 +239,7 @@ SPECTACULAR_SETTINGS = {
         "ImageStatusEnum": "labeling.models.ImageStatus",
         "DatasetImportStatusEnum": "labeling.models.DatasetImport.Status",
         "RunStatusEnum": "training.models.RunStatus",
+        "AnnotationChangeKindEnum": "labeling.models.AnnotationChange.Kind",
     },
 }
 
