@@ -120,3 +120,11 @@ def test_parity_excuses_only_detections_on_the_nms_edge():
     # Far from the threshold (IoU 0.3): a real disagreement.
     reference = dets([kept, [0, 0, 100, 30]], [0.9, 0.5])
     assert _unmatched(reference, other, 0.1, 100, nms_iou=0.6)[0] == 1
+
+
+def test_runtime_sessions_do_not_spin_wait() -> None:
+    from training.ml.runtime import session_options
+
+    options = session_options(2)
+    assert options.intra_op_num_threads == 2
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"

@@ -71,3 +71,11 @@ def test_imagenet_weights_load_checked_and_strict() -> None:
     model = build_model("fast", 2, pretrained=True, image_size=64)
     first_conv = model.backbone.body["0"][0].weight
     assert torch.equal(first_conv, state["features.0.0.weight"])
+
+
+def test_the_standard_fcos_head_stays_buildable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(models.PRESET_SPECS, "fast", models.STANDARD_FCOS_SPEC)
+    model = build_model("fast", 2, pretrained=False, image_size=64).eval()
+    assert not isinstance(model.head, models.LiteHead)
+    boxes, scores, _, _ = InferenceModel(model, 64)(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
+    assert len(boxes) == len(scores)

@@ -91,11 +91,16 @@ def voc_to_coco(
 def onnx_latency_ms(
     model_path: str | Path, image: np.ndarray, *, threads: int, runs: int = 100
 ) -> float:
-    """Median ONNX Runtime latency (ms) of one uint8 ``(H, W, 3)`` image, after warm-up."""
+    """Median ONNX Runtime latency (ms) of one uint8 ``(H, W, 3)`` image, after warm-up.
+
+    The session is the one deployments get (:func:`training.ml.runtime.session_options`:
+    threads that do not spin-wait).
+    """
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    from training.ml.runtime import session_options
+
+    options = session_options(threads)
     session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
     batch = {"images": np.ascontiguousarray(image.transpose(2, 0, 1)[None])}
     for _ in range(10):

@@ -75,6 +75,8 @@ def onnx_latency_ms(model_path: Path, image: object, *, threads: int, runs: int 
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    # As training.ml.runtime.session_options: no spin-waiting threads (shared CPU).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
     feed = {session.get_inputs()[0].name: image}
     for _ in range(10):

@@ -1,4 +1,4 @@
-"""A light pyramid and detection head for CPUs (the "fast" preset).
+"""A light pyramid and detection head for CPUs (every preset uses them).
 
 Profiling the exported FCOS with ONNX Runtime (see ``README.md``) showed that the
 standard FPN (a 3x3 conv per level) and FCOS head (two towers of full 3x3 convs with

@@ -93,9 +93,11 @@ def onnx_predictions(
     """
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    from training.ml.runtime import session_options
+
+    session = ort.InferenceSession(
+        str(model_path), session_options(threads), providers=["CPUExecutionProvider"]
+    )
     results = []
     for index in range(len(dataset)):
         image = dataset.load_image(index).numpy()[None]

@@ -16,6 +16,22 @@ from PIL import Image, UnidentifiedImageError
 from training.ml.errors import DatasetError, EngineError
 
 
+def session_options(threads: int = 0) -> Any:
+    """ONNX Runtime options for a CPU shared with other work.
+
+    Intra-op threads do not spin-wait between operators: on this project's 2-core
+    machine, shared with test suites, the fast preset took a median 28.7 ms per image
+    with 2 spinning threads against 9.6-14.6 ms without spinning (14.2 ms on 1 thread).
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class OnnxDetector:
     """An exported model ready to run; ``threshold`` defaults to the model's own."""
 
@@ -27,9 +43,7 @@ class OnnxDetector:
         path = Path(model_path)
         if not path.is_file():
             raise EngineError(f"model file not found: {path}")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        options = session_options(threads)
         try:
             self.session = ort.InferenceSession(
                 str(path), options, providers=["CPUExecutionProvider"]

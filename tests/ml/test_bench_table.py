@@ -1,0 +1,30 @@
+"""The benchmark's results table (no training: figures written by hand)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from training.ml.bench import write_table
+
+
+def test_table_gathers_presets_and_their_int8_variant(tmp_path: Path) -> None:
+    figures = {
+        "preset": "fast",
+        "budget_minutes": 15,
+        "epochs": 30,
+        "seconds_per_epoch": 28.0,
+        "test_map50": 0.9,
+        "test_map": 0.6,
+        "test_ap50_per_class": {"Platelets": 0.8, "RBC": 0.9, "WBC": 1.0},
+        "onnx_latency_ms_by_threads": {"1": 17.0, "2": 11.0},
+        "onnx_size_mb": 7.5,
+        "peak_rss_mb": 1500,
+        "int8": {"test_map50": 0.89, "test_map": 0.59, "onnx_size_mb": 2.3},
+    }
+    (tmp_path / "fast-15min.json").write_text(json.dumps(figures))
+    (tmp_path / "unrelated.json").write_text("{}")
+    rows = [line for line in write_table(tmp_path).read_text().splitlines() if "| fast" in line]
+    assert rows[0].startswith("| fast | 15 | 30 | 28.0 | 0.900 | 0.600 | 0.800 / 0.900 / 1.000")
+    assert "| 17.0 | 11.0 | 7.5 |" in rows[0]
+    assert rows[1].startswith("| fast INT8 | 15 | 30 | 28.0 | 0.890 | 0.590 |")
