@@ -128,3 +128,16 @@ def test_runtime_sessions_do_not_spin_wait() -> None:
     options = session_options(2)
     assert options.intra_op_num_threads == 2
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+@pytest.mark.parametrize("value", [0, 128])
+def test_parity_holds_on_flat_images_with_tied_scores(
+    trained: TrainResult, tmp_path: Path, value: int
+) -> None:
+    """A flat image gives many detections with exactly equal scores; NMS must keep the same
+    ones in PyTorch and ONNX Runtime. (The real failure, a 15-minute BCCD model whose tied
+    scores made the runtimes keep different boxes, needs that model to reproduce; this
+    guards the same path on the small test model.)"""
+    flat = torch.full((3, 240, 320), value, dtype=torch.uint8)
+    result = export_onnx(trained.best_checkpoint, tmp_path / "m.onnx", images=[flat, flat])
+    assert result["parity"]["detections_compared"] > 0

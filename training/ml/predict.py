@@ -22,6 +22,9 @@ from training.ml.data import CocoDetection
 Detections = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
+TIE_BREAK = 1e-4  # at most this much added to a score, for NMS's ordering only
+
+
 class InferenceModel(nn.Module):
     """Wrap a trained FCOS for deployment.
 
@@ -88,7 +91,13 @@ class InferenceModel(nn.Module):
         scale = (torch.stack([shape[3], shape[2], shape[3], shape[2]]) / size).to(boxes.device)
         boxes = boxes * scale
 
-        order = batched_nms(boxes, scores, batch_index * num_classes + labels, self.nms_iou)
+        # Exactly tied scores (identical logits, e.g. over flat background) leave NMS's
+        # order, and so its survivors, to each runtime. A tiny bonus from the box position
+        # breaks ties the same way in PyTorch and ONNX Runtime; reported scores are unchanged.
+        side = float(size) * 11.0
+        position = boxes[:, 0] + 2.0 * boxes[:, 1] + 3.0 * boxes[:, 2] + 5.0 * boxes[:, 3]
+        nms_scores = scores + TIE_BREAK * position / (side * scale.max())
+        order = batched_nms(boxes, nms_scores, batch_index * num_classes + labels, self.nms_iou)
         boxes, scores, labels, batch_index = (
             boxes[order],
             scores[order],
