@@ -117,6 +117,8 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict)  # headline numbers
     export = models.JSONField(default=dict)  # metadata and parity of the ONNX export
     threshold = models.FloatField(default=0.3)
+    # {"<class name>": threshold}: optional per-class overrides of ``threshold``
+    class_thresholds = models.JSONField(default=dict, blank=True)
     is_production = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
