@@ -47,12 +47,25 @@ clean-venv:
 # Benchmarks of the labeling side (not timed tests); each prints its median and the load.
 # They use a throw-away database: DATABASE_URL's server if set (e.g.
 # DATABASE_URL=postgres://root@127.0.0.1:5432/bench), else SQLite in a temporary folder.
-.PHONY: bench-ingest bench-coco
+.PHONY: bench-ingest bench-coco bench-editor bench-annotation-load
 bench-ingest: $(VENV)/.runtime-installed
 	@$(PY) tests/bench/bench_ingest.py
 
 bench-coco: $(VENV)/.runtime-installed
 	@$(PY) tests/bench/bench_coco.py
+
+# The prediction API through gunicorn: 640x480 JPEG latency p50/p95 and 4-client throughput.
+.PHONY: bench-predict
+bench-predict: $(VENV)/.runtime-installed
+	@$(PY) tests/bench/bench_predict.py
+
+# The box editor in Debian's headless Chromium: open, drag and next-image timings.
+bench-editor: $(VENV)/.dev-installed chromium
+	@$(PY) tests/bench/bench_editor.py
+
+# 20 annotators saving at once through gunicorn (give it DATABASE_URL=postgres://...).
+bench-annotation-load: $(VENV)/.runtime-installed
+	@$(PY) tests/bench/bench_annotation_load.py
 
 # --- Benchmarks (not tests): BCCD, standard split, wall-clock budget per run ---------------
 # make bench-train [BENCH_BUDGET=15] [BENCH_PRESETS="fast balanced accurate"] [BENCH_THREADS=2]

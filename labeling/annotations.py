@@ -20,6 +20,10 @@ with the version it started from (``annotations_save``). Rules:
 - Every applied save or revert appends one ``AnnotationChange`` (who, when, request id,
   boxes before and after); a revert restores the state after (or before) a past change
   as a new change, under the same version check.
+- Model suggestions (training/suggestions.py, where the editor's contract is): a new box
+  may carry ``suggestion_id`` (it was made from that pending suggestion of the image) and
+  a save may list ``rejected_suggestions``; both are decided in the save's transaction,
+  and an accepted box's record in the change's ``after`` keeps its ``origin``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from labeling.models import Annotation, AnnotationChange, Category, Image, ImageStatus
+from training import suggestions
 
 CLIP_TOLERANCE = 1.0  # pixels a box may stick out of the image and still be clipped
 
@@ -58,6 +63,7 @@ class Box:
     y: float
     w: float
     h: float
+    suggestion_id: int | None = None  # the pending suggestion this new box was made from
 
     def to_dict(self, box_id: int | None = None) -> dict[str, Any]:
         return {
@@ -107,8 +113,10 @@ def annotations_save(
     boxes: list[dict[str, Any]],
     no_objects: bool = False,
     request_id: str = "",
+    rejected_suggestions: list[int] | None = None,
 ) -> dict[str, Any]:
     """Replace the image's boxes; returns the state plus ``change_id`` and ``replayed``."""
+    rejected = list(rejected_suggestions or [])
     with transaction.atomic():
         locked = Image.objects.select_for_update().get(pk=image.pk)
         replay = _replay(locked, request_id)
@@ -116,7 +124,22 @@ def annotations_save(
             return replay
         _check_version(locked, base_version)
         clean = boxes_clean(image=locked, boxes=boxes, no_objects=no_objects)
-        return _apply(locked, user=user, boxes=clean, no_objects=no_objects, request_id=request_id)
+        accepted = [box.suggestion_id for box in clean if box.suggestion_id is not None]
+        origins = (
+            suggestions.suggestions_check(image=locked, accepted=accepted, rejected=rejected)
+            if accepted or rejected
+            else {}
+        )
+        result = _apply(
+            locked,
+            user=user,
+            boxes=clean,
+            no_objects=no_objects,
+            request_id=request_id,
+            origins=origins,
+        )
+        suggestions.suggestions_reject(ids=rejected, user=user)
+        return result
 
 
 def annotations_revert(
@@ -194,6 +217,11 @@ def _box_clean(raw: Any, image: Image, category_ids: set[int]) -> Box:
     box_id = raw.get("id")
     if box_id is not None and not _is_int(box_id):
         raise ValueError(f"id {box_id!r} is not a box id.")
+    suggestion_id = raw.get("suggestion_id")
+    if suggestion_id is not None and not _is_int(suggestion_id):
+        raise ValueError(f"suggestion_id {suggestion_id!r} is not a suggestion id.")
+    if suggestion_id is not None and box_id is not None:
+        raise ValueError("a box made from a suggestion is a new box: send it without an id.")
     bbox = raw.get("bbox")
     if not isinstance(bbox, list) or len(bbox) != 4:
         raise ValueError("bbox must be a list of four numbers [x, y, w, h].")
@@ -214,7 +242,15 @@ def _box_clean(raw: Any, image: Image, category_ids: set[int]) -> Box:
     x2, y2 = min(x2, float(image.width)), min(y2, float(image.height))
     if x2 <= x or y2 <= y:
         raise ValueError("the box lies outside the image.")
-    return Box(id=box_id, category_id=category_id, x=x, y=y, w=x2 - x, h=y2 - y)
+    return Box(
+        id=box_id,
+        category_id=category_id,
+        x=x,
+        y=y,
+        w=x2 - x,
+        h=y2 - y,
+        suggestion_id=suggestion_id,
+    )
 
 
 def _apply(
@@ -226,7 +262,9 @@ def _apply(
     request_id: str,
     kind: str = AnnotationChange.Kind.SAVE,
     reverted_to: AnnotationChange | None = None,
+    origins: dict[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    origins = origins or {}
     existing = _rows(image)
     before = [_row_dict(pk, row) for pk, row in existing.items()]
     if kind == AnnotationChange.Kind.SAVE and _unchanged(existing, boxes, no_objects, image):
@@ -234,6 +272,7 @@ def _apply(
     now = timezone.now()
     created, updated = [], []
     after: list[dict[str, Any] | Annotation] = []  # in the request's order; rows get ids below
+    from_suggestion: dict[int, Annotation] = {}  # suggestion id -> its new box
     for box in boxes:
         values = (box.category_id, box.x, box.y, box.w, box.h)
         old = existing.pop(box.id, None) if box.id is not None else None
@@ -245,13 +284,19 @@ def _apply(
         row.area, row.updated_at = box.w * box.h, now
         (created if old is None else updated).append(row)
         after.append(row)
+        if box.suggestion_id is not None:
+            from_suggestion[box.suggestion_id] = row
     if existing:
         Annotation.objects.filter(pk__in=list(existing)).delete()
     Annotation.objects.bulk_create(created)
     if updated:
         fields = ["category", "x", "y", "w", "h", "area", "updated_at"]
         Annotation.objects.bulk_update(updated, fields)
-    after = [_annotation_dict(b) if isinstance(b, Annotation) else b for b in after]
+    if from_suggestion:
+        links = {sid: row.pk for sid, row in from_suggestion.items()}
+        suggestions.suggestions_accept(links=links, user=user)
+    origin_of = {row.pk: origins[sid] for sid, row in from_suggestion.items()}
+    after = [_annotation_dict(b, origin_of) if isinstance(b, Annotation) else b for b in after]
     no_objects_before = image.no_objects
     image.annotation_version += 1
     image.no_objects = no_objects
@@ -323,13 +368,16 @@ def _row_dict(pk: int, row: tuple) -> dict[str, Any]:
     return {"id": pk, "category_id": category_id, "bbox": [x, y, w, h], "area": area}
 
 
-def _annotation_dict(row: Annotation) -> dict[str, Any]:
-    return {
+def _annotation_dict(row: Annotation, origins: dict[int, dict] | None = None) -> dict[str, Any]:
+    record = {
         "id": row.pk,
         "category_id": row.category_id,
         "bbox": [row.x, row.y, row.w, row.h],
         "area": row.area,
     }
+    if origins and row.pk in origins:
+        record["origin"] = origins[row.pk]
+    return record
 
 
 def _is_int(value: Any) -> bool:

@@ -6,7 +6,8 @@
 /projects/<pid>/images/<iid>/review               POST accept or reject (owners)
 
 The rules (versions, repeats, validation, status) are in labeling/annotations.py and
-labeling/review.py.
+labeling/review.py; accepting and rejecting model suggestions in a save (``suggestion_id``
+on a box, ``rejected_suggestions``) in training/suggestions.py.
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ class LimitedJSONParser(JSONParser):
 # --- Serializers (the bodies are plain dicts built by labeling/annotations.py) -------------
 
 
+class OriginSerializer(serializers.Serializer):
+    suggestion_id = serializers.IntegerField()
+    model_id = serializers.IntegerField()
+    model_version = serializers.IntegerField()
+    job = serializers.IntegerField()
+    score = serializers.FloatField()
+
+
 class BoxSerializer(serializers.Serializer):
     id = serializers.IntegerField(
         required=False, allow_null=True, help_text="Omit (or null) for a new box."
@@ -57,6 +66,16 @@ class BoxSerializer(serializers.Serializer):
         help_text="[x, y, w, h] in original-image pixels (COCO).",
     )
     area = serializers.FloatField(read_only=True)
+    suggestion_id = serializers.IntegerField(
+        required=False,
+        write_only=True,
+        help_text="A new box made from this pending model suggestion (it becomes accepted).",
+    )
+    origin = OriginSerializer(
+        read_only=True,
+        required=False,
+        help_text="Where the box came from, when it was made from a model suggestion.",
+    )
 
 
 @extend_schema_field(BoxSerializer(many=True))
@@ -114,6 +133,13 @@ class AnnotationSaveSerializer(serializers.Serializer):
     request_id = _REQUEST_ID
     boxes = BoxListField()
     no_objects = serializers.BooleanField(default=False)
+    rejected_suggestions = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        default=list,
+        max_length=10_000,
+        help_text="Pending model suggestions of this image to mark rejected in this save.",
+    )
 
 
 class RevertSerializer(serializers.Serializer):

@@ -29,6 +29,25 @@ class CategoryWriteSerializer(serializers.Serializer):
     order = serializers.IntegerField(min_value=0, max_value=100_000, required=False)
 
 
+class ShortcutSerializer(serializers.Serializer):
+    category_id = serializers.IntegerField()
+    shortcut = serializers.CharField(
+        max_length=1, allow_blank=True, trim_whitespace=False, help_text='one key; "" for none'
+    )
+
+
+class ShortcutsSerializer(serializers.Serializer):
+    shortcuts = ShortcutSerializer(
+        many=True, allow_empty=False, help_text="Classes not named keep their keys."
+    )
+
+    def validate_shortcuts(self, value: list[dict]) -> dict[int, str]:
+        ids = [item["category_id"] for item in value]
+        if len(set(ids)) != len(ids):
+            raise serializers.ValidationError("Name each class once.")
+        return {item["category_id"]: item["shortcut"] for item in value}
+
+
 class CategoryDeleteSerializer(serializers.Serializer):
     confirm_box_count = serializers.IntegerField(min_value=0, required=False)
 
@@ -103,3 +122,19 @@ class CategoryMergeView(ProjectScopedView):
         )
         categories.category_merge(source=source, target=target)
         return Response(CategorySerializer(_with_counts(self.project).get(pk=target.pk)).data)
+
+
+class CategoryShortcutsView(ProjectScopedView):
+    """The classes' keyboard shortcuts in the box editor, set together (so two classes can
+    swap keys); annotators may change them. 400 on a clash, naming it; nothing changes."""
+
+    project_actions = {"PUT": Action.ANNOTATE}
+
+    @extend_schema(request=ShortcutsSerializer, responses=CategorySerializer(many=True))
+    def put(self, request, project_id: int):
+        payload = ShortcutsSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        categories.category_shortcuts_set(
+            project=self.project, shortcuts=payload.validated_data["shortcuts"]
+        )
+        return Response(CategorySerializer(_with_counts(self.project), many=True).data)

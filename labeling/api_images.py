@@ -48,6 +48,19 @@ def image_url(image: Image, variant: str) -> str:
     return reverse(name, args=[image.project_id, image.pk])
 
 
+def neighbours_data(*, project, image: Image, filters: dict) -> dict:
+    """The editor's previous and next images (as the image list serializes them)."""
+    found = selectors.image_neighbours(project=project, image_id=image.pk, **filters)
+    present = [found[key] for key in ("previous", "next") if found[key] is not None]
+    selectors.with_box_counts(present)
+    return {
+        "previous": ImageSerializer(found["previous"]).data if found["previous"] else None,
+        "next": ImageSerializer(found["next"]).data if found["next"] else None,
+        "position": found["position"],
+        "count": found["count"],
+    }
+
+
 class ImageFilterSerializer(serializers.Serializer):
     split = serializers.ChoiceField(choices=Split.choices, required=False)
     category = serializers.IntegerField(min_value=1, required=False)
@@ -121,6 +134,29 @@ class ImageDetailView(ProjectScopedView):
     def delete(self, request, project_id: int, image_id: int):
         services.image_delete(image=selectors.image_get(project=self.project, image_id=image_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class NeighboursSerializer(serializers.Serializer):
+    previous = ImageSerializer(allow_null=True)
+    next = ImageSerializer(allow_null=True)
+    position = serializers.IntegerField(help_text="1-based place of the image in the list")
+    count = serializers.IntegerField(help_text="images that pass the filters")
+
+
+class ImageNeighboursView(ProjectScopedView):
+    """The images before and after this one in the image list's order under the same
+    filters as the list (the box editor's previous/next)."""
+
+    project_actions = {"GET": Action.VIEW}
+
+    @extend_schema(parameters=[ImageFilterSerializer], responses=NeighboursSerializer)
+    def get(self, request, project_id: int, image_id: int):
+        image = selectors.image_get(project=self.project, image_id=image_id)
+        filters = ImageFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return Response(
+            neighbours_data(project=self.project, image=image, filters=filters.validated_data)
+        )
 
 
 class AnyAccept(BaseContentNegotiation):

@@ -23,6 +23,11 @@ urlpatterns = [
         name="api-categories",
     ),
     path(
+        "projects/<int:project_id>/categories/shortcuts",
+        api_categories.CategoryShortcutsView.as_view(),
+        name="api-category-shortcuts",
+    ),
+    path(
         "projects/<int:project_id>/categories/<int:category_id>",
         api_categories.CategoryDetailView.as_view(),
         name="api-category",
@@ -56,6 +61,11 @@ urlpatterns = [
         "projects/<int:project_id>/images/<int:image_id>/thumbnail",
         api_images.ImageThumbnailView.as_view(),
         name="api-image-thumbnail",
+    ),
+    path(
+        "projects/<int:project_id>/images/<int:image_id>/neighbours",
+        api_images.ImageNeighboursView.as_view(),
+        name="api-image-neighbours",
     ),
     path(
         "projects/<int:project_id>/images/<int:image_id>/annotations",

@@ -24,6 +24,8 @@ PALETTE = [
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _DEFAULT_SHORTCUTS = "123456789"
 MAX_NAME = 100
+# Keys the box editor keeps for itself (static/js/lib/editor/keys.js): never a class's.
+EDITOR_KEYS = frozenset("adfhnop?+=- ")
 
 
 class BoxDeletionNotConfirmed(ValidationError):
@@ -154,12 +156,58 @@ def _apply(
             raise ValidationError({"color": "A colour is written #rrggbb, e.g. #e6194b."})
         category.color = color.lower()
     if shortcut is not None:
-        shortcut = shortcut.strip()
-        if len(shortcut) > 1 or (shortcut and not shortcut.isprintable()):
-            raise ValidationError({"shortcut": "A shortcut is one key (a letter or a digit)."})
+        shortcut = _clean_shortcut(shortcut)
         clash = next((c for c in others if shortcut and c.shortcut == shortcut), None)
         if clash is not None:
             raise ValidationError(
                 {"shortcut": f"The key {shortcut!r} is already the shortcut of {clash.name!r}."}
             )
         category.shortcut = shortcut
+
+
+def category_shortcuts_set(*, project: Project, shortcuts: dict[int, str]) -> list[Category]:
+    """Give classes their keys in one go (so two classes can swap keys); ``""`` for none.
+
+    Classes not named keep theirs. Refused, with every reason and nothing changed, when
+    a class is not the project's, a key is not one key or is one the editor keeps, or two
+    classes would share a key.
+    """
+    with transaction.atomic():
+        existing = {c.pk: c for c in Category.objects.select_for_update().filter(project=project)}
+        errors = [f"This project has no class {pk}." for pk in shortcuts if pk not in existing]
+        final = {pk: c.shortcut for pk, c in existing.items()}
+        for pk, key in shortcuts.items():
+            if pk in existing:
+                try:
+                    final[pk] = _clean_shortcut(key)
+                except ValidationError as refusal:
+                    errors.append(f"{existing[pk].name}: {refusal.messages[0]}")
+        owner: dict[str, int] = {}
+        for pk, key in final.items():
+            if key and key in owner:
+                first, second = existing[owner[key]].name, existing[pk].name
+                errors.append(f"The key {key!r} would be the shortcut of {first!r} and {second!r}.")
+            owner.setdefault(key, pk)
+        if errors:
+            raise ValidationError({"shortcuts": errors})
+        changed = [c for pk, c in existing.items() if c.shortcut != final[pk]]
+        # Free the keys first: the one-key-per-project constraint holds after every row.
+        Category.objects.filter(pk__in=[c.pk for c in changed]).update(shortcut="")
+        for category in changed:
+            category.shortcut = final[category.pk]
+            category.save(update_fields=["shortcut"])
+    return list(Category.objects.filter(project=project))
+
+
+def _clean_shortcut(shortcut: str) -> str:
+    """One printable key, lower case; not one of the editor's own keys."""
+    if len(shortcut) == 1 and shortcut == " ":
+        raise ValidationError({"shortcut": "The space bar is the editor's (pan)."})
+    shortcut = shortcut.strip().lower()
+    if len(shortcut) > 1 or (shortcut and not shortcut.isprintable()):
+        raise ValidationError({"shortcut": "A shortcut is one key (a letter or a digit)."})
+    if shortcut in EDITOR_KEYS:
+        raise ValidationError(
+            {"shortcut": f"The key {shortcut!r} is one of the box editor's own keys."}
+        )
+    return shortcut

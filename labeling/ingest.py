@@ -109,6 +109,15 @@ def read_limited(handle: BinaryIO, limit: int | None = None) -> bytes:
 
 def image_prepare(data: bytes) -> PreparedImage:
     """Check one image file and make what is stored of it; Refused with a reason."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+        with image_open(data) as image:
+            return _prepare_open(image, data)
+
+
+def image_open(data: bytes) -> PILImage.Image:
+    """Open an image file after the checks that need no decoding (size, type, pixels);
+    Refused with a reason. Decode it with DecompressionBombWarning as an error."""
     if not data:
         raise Refused("the file is empty")
     limit = settings.STUDIO_MAX_IMAGE_BYTES
@@ -127,18 +136,40 @@ def image_prepare(data: bytes) -> PreparedImage:
             raise Refused(_too_many_pixels()) from None
         except (OSError, SyntaxError, ValueError) as error:
             raise Refused(f"the image is truncated or corrupt ({error})") from None
-        with image:
-            return _prepare_open(image, data)
+    width, height = image.size
+    if width < 1 or height < 1:
+        image.close()
+        raise Refused("the image has no pixels")
+    if width * height > settings.STUDIO_MAX_IMAGE_PIXELS:
+        image.close()
+        raise Refused(_too_many_pixels(width, height))
+    return image
+
+
+def image_rgb(data: bytes) -> np.ndarray:
+    """The pixels of an image file as shown (EXIF orientation applied): uint8 RGB
+    ``(height, width, 3)``, converted as training reads images (training/ml/data.py).
+    Refused with a reason, under the same checks as an upload (what the prediction API
+    and the DeepStack endpoint decode)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+        with image_open(data) as image:
+            width, height = image.size
+            try:
+                image.load()
+                if _orientation(image) != 1:
+                    image = ImageOps.exif_transpose(image)
+                return np.asarray(image.convert("RGB"))
+            except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
+                raise Refused(_too_many_pixels(width, height)) from None
+            except (OSError, SyntaxError, ValueError, EOFError, IndexError) as error:
+                raise Refused(f"the image is truncated or corrupt ({error})") from None
 
 
 def _prepare_open(image: PILImage.Image, data: bytes) -> PreparedImage:
     # Phones write JPEGs with extra pictures (MPO): a browser shows them as JPEG.
     pillow_format = "JPEG" if image.format == "MPO" else image.format or ""
     width, height = image.size
-    if width < 1 or height < 1:
-        raise Refused("the image has no pixels")
-    if width * height > settings.STUDIO_MAX_IMAGE_PIXELS:
-        raise Refused(_too_many_pixels(width, height))
     orientation = _orientation(image)
     # Animated PNG and WebP keep their first frame, as GIF does (boxes need one picture).
     animated = pillow_format in ("PNG", "WEBP") and getattr(image, "is_animated", False)

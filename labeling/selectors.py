@@ -89,6 +89,23 @@ def image_get(*, project: Project, image_id: int) -> Image:
     return image
 
 
+def image_neighbours(*, project: Project, image_id: int, **filters) -> dict:
+    """The images before and after ``image_id`` in the grid's order under the grid's
+    filters (the editor's previous/next), and its position among them.
+
+    The image itself need not pass the filters (it may have just been labeled out of an
+    "unlabeled" filter): its neighbours are still the nearest ones by id that do.
+    """
+    images = image_list(project=project, **filters)
+    before = images.filter(pk__lt=image_id)
+    return {
+        "previous": before.order_by("-id").first(),
+        "next": images.filter(pk__gt=image_id).order_by("id").first(),
+        "position": before.count() + 1,
+        "count": images.count(),
+    }
+
+
 def image_summary(*, project: Project) -> dict[str, int]:
     """Image counts for the project page, in one query."""
     return Image.objects.filter(project=project).aggregate(

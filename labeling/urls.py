@@ -10,4 +10,9 @@ urlpatterns = [
     path("projects/<int:project_id>/upload/", views.project_upload, name="project-upload"),
     path("projects/<int:project_id>/images/", views.project_images, name="project-images"),
     path("projects/<int:project_id>/health/", views.project_health, name="project-health"),
+    path(
+        "projects/<int:project_id>/annotate/<int:image_id>/",
+        views.annotate,
+        name="annotate",
+    ),
 ]

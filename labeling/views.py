@@ -11,7 +11,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from labeling import health, selectors
+from labeling import annotations, health, selectors
+from labeling.api_images import ImageSerializer, neighbours_data
+from labeling.categories import EDITOR_KEYS
 from labeling.formats import FORMATS
 from labeling.forms import ImageFilterForm
 from labeling.models import Category, DatasetImport, Role
@@ -43,8 +45,13 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "members": reverse("api-project-members", args=[project.pk]),
             "categories": reverse("api-categories", args=[project.pk]),
             "imports": reverse("api-imports", args=[project.pk]),
+            "prelabel": reverse("api-prelabel-jobs", args=[project.pk]),
+            "most_useful": reverse("api-images-most-useful", args=[project.pk]),
         },
-        "urls": {"projects": reverse("project-list")},
+        "urls": {
+            "projects": reverse("project-list"),
+            "annotate": _image_url_template("annotate", project),
+        },
     }
     return render(
         request,
@@ -151,3 +158,67 @@ def project_health(request: HttpRequest, project_id: int) -> HttpResponse:
         "labeling/health.html",
         {"project": project, "role": role, "health": report, "page_data": {"health": report}},
     )
+
+
+@login_required
+@require_GET
+def annotate(request: HttpRequest, project_id: int, image_id: int) -> HttpResponse:
+    """The box editor of one image; the grid's filters (query string) give previous/next.
+
+    Everything it shows comes in the page data, so the first image draws without an API
+    call; later images, saves, history and review go through the JSON API. Viewers get
+    it read-only.
+    """
+    project, role = _page_project(request, project_id, Action.VIEW)
+    image = selectors.image_get(project=project, image_id=image_id)
+    categories = list(Category.objects.filter(project=project))
+    filters = ImageFilterForm(request.GET, categories=categories).filters()
+    [image] = selectors.with_box_counts([image])
+    page_data = {
+        "project": {"id": project.pk, "name": project.name},
+        "user": request.user.get_username(),
+        "role": role,
+        "can": {
+            "annotate": role_allows(role, Action.ANNOTATE),
+            "review": role_allows(role, Action.REVIEW),
+        },
+        "image": ImageSerializer(image).data,
+        "state": annotations.annotation_state(image=image),
+        "neighbours": neighbours_data(project=project, image=image, filters=filters),
+        "filters": {
+            key: str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in filters.items()
+        },
+        "categories": [
+            {"id": c.pk, "name": c.name, "color": c.color, "shortcut": c.shortcut}
+            for c in categories
+        ],
+        "editor_keys": sorted(EDITOR_KEYS),
+        "per_page": IMAGES_PER_PAGE,
+        "api": {
+            "image": _image_url_template("api-image", project),
+            "annotations": _image_url_template("api-image-annotations", project),
+            "history": _image_url_template("api-image-annotations-history", project),
+            "revert": _image_url_template("api-image-annotations-revert", project),
+            "review": _image_url_template("api-image-review", project),
+            "neighbours": _image_url_template("api-image-neighbours", project),
+            "file": _image_url_template("api-image-file", project),
+            "shortcuts": reverse("api-category-shortcuts", args=[project.pk]),
+        },
+        "urls": {
+            "annotate": _image_url_template("annotate", project),
+            "grid": reverse("project-images", args=[project.pk]),
+        },
+    }
+    return render(
+        request,
+        "labeling/annotate.html",
+        {"project": project, "role": role, "image": image, "page_data": page_data},
+    )
+
+
+_ID = 2_147_483_647  # stands for the image id in URL templates ("{id}" in the page data)
+
+
+def _image_url_template(name: str, project) -> str:
+    return reverse(name, args=[project.pk, _ID]).replace(str(_ID), "{id}")

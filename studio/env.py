@@ -51,6 +51,22 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_networks(name: str) -> list:
+    """A comma-separated list of IP networks (``192.168.1.0/24``, ``10.0.0.5``)."""
+    import ipaddress
+
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must be IP networks separated by commas (e.g. 192.168.1.0/24), "
+                f"got {item!r}"
+            ) from None
+    return networks
+
+
 def env_path(name: str, default: Path) -> Path:
     raw = os.environ.get(name)
     path = Path(raw).expanduser() if raw else default

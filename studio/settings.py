@@ -17,6 +17,7 @@ from studio.env import (
     env_bool,
     env_int,
     env_list,
+    env_networks,
     env_path,
     env_str,
     require_url,
@@ -240,6 +241,8 @@ SPECTACULAR_SETTINGS = {
         "DatasetImportStatusEnum": "labeling.models.DatasetImport.Status",
         "RunStatusEnum": "training.models.RunStatus",
         "AnnotationChangeKindEnum": "labeling.models.AnnotationChange.Kind",
+        "PrelabelStatusEnum": "training.models.PrelabelStatus",
+        "SuggestionStatusEnum": "training.models.SuggestionStatus",
     },
 }
 
@@ -294,6 +297,31 @@ STUDIO_HEARTBEAT_SECONDS = env_int("STUDIO_HEARTBEAT_SECONDS", 10, minimum=1)
 STUDIO_HEARTBEAT_TIMEOUT_SECONDS = env_int("STUDIO_HEARTBEAT_TIMEOUT_SECONDS", 120, minimum=2)
 STUDIO_REQUEUE_AFTER_SECONDS = env_int("STUDIO_REQUEUE_AFTER_SECONDS", 900, minimum=1)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Inference: prediction API, DeepStack endpoint, pre-labeling (training/inference.py) --
+# Loaded ONNX Runtime sessions kept per process (least recently used evicted first), and
+# the intra-op threads of each session (1: concurrent requests use the cores instead).
+STUDIO_INFERENCE_CACHE_MODELS = env_int("STUDIO_INFERENCE_CACHE_MODELS", 4, minimum=1)
+STUDIO_INFERENCE_CACHE_MB = env_int("STUDIO_INFERENCE_CACHE_MB", 512, minimum=1)
+STUDIO_INFERENCE_THREADS = env_int("STUDIO_INFERENCE_THREADS", 1, minimum=0)
+# Most images in one call of POST /api/v1/models/<id>/predict.
+STUDIO_PREDICT_MAX_IMAGES = env_int("STUDIO_PREDICT_MAX_IMAGES", 16, minimum=1)
+# The DeepStack / CodeProject.AI compatible endpoint (/v1/vision/detection): off until a
+# key is set. It serves the production model of the first project of
+# STUDIO_DEEPSTACK_PROJECTS (or the model version STUDIO_DEEPSTACK_MODEL), and
+# /v1/vision/custom/<name> the production model of any listed project by id or name.
+STUDIO_DEEPSTACK_API_KEY = env_str("STUDIO_DEEPSTACK_API_KEY", "")
+STUDIO_DEEPSTACK_PROJECTS = env_list("STUDIO_DEEPSTACK_PROJECTS", [])
+if not all(item.isdigit() for item in STUDIO_DEEPSTACK_PROJECTS):
+    raise ImproperlyConfigured(
+        f"STUDIO_DEEPSTACK_PROJECTS must be project ids separated by commas, "
+        f"got {','.join(STUDIO_DEEPSTACK_PROJECTS)!r}"
+    )
+STUDIO_DEEPSTACK_PROJECTS = [int(item) for item in STUDIO_DEEPSTACK_PROJECTS]
+STUDIO_DEEPSTACK_MODEL = env_int("STUDIO_DEEPSTACK_MODEL", 0)  # 0: the production model
+# Client networks that may call it without the key (Blue Iris cannot send one), e.g.
+# 192.168.1.0/24; matched against the address the web server sees.
+STUDIO_DEEPSTACK_TRUSTED_NETWORKS = env_networks("STUDIO_DEEPSTACK_TRUSTED_NETWORKS")
 
 # --- Logging ------------------------------------------------------------------------------
 LOGGING = {

@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from studio import api, views
+from training import deepstack
 
 api_v1 = [
     path("auth/token", api.TokenCreateView.as_view(), name="api-token"),
@@ -41,6 +42,9 @@ urlpatterns = [
     path("system/", views.system, name="system"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    # DeepStack / CodeProject.AI compatible detection (training/deepstack.py)
+    path("v1/vision/detection", deepstack.detection, name="deepstack-detection"),
+    path("v1/vision/custom/<str:model_name>", deepstack.custom, name="deepstack-custom"),
     path("", include("labeling.urls")),
     path("", include("training.urls")),
 ]

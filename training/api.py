@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.http import HttpResponse
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -29,6 +30,7 @@ class RunSerializer(serializers.ModelSerializer):
     preset = serializers.SerializerMethodField()
     dataset = serializers.SerializerMethodField()
     model_version = serializers.SerializerMethodField()
+    model_page = serializers.SerializerMethodField()
 
     class Meta:
         model = TrainingRun
@@ -36,7 +38,7 @@ class RunSerializer(serializers.ModelSerializer):
             "id", "status", "phase", "preset", "config", "dataset", "created_at", "started_at",
             "finished_at", "heartbeat_at", "attempts", "cancel_requested", "epoch", "epochs",
             "resumed_from_epoch", "elapsed_seconds", "eta_seconds", "device", "worker",
-            "error", "result", "model_version",
+            "error", "result", "model_version", "model_page",
         ]  # fmt: skip
 
     def get_preset(self, run: TrainingRun) -> str:
@@ -56,6 +58,11 @@ class RunSerializer(serializers.ModelSerializer):
     def get_model_version(self, run: TrainingRun) -> int | None:
         model = getattr(run, "model_version", None)
         return model.version if model else None
+
+    def get_model_page(self, run: TrainingRun) -> str | None:
+        """The review page of the run's model version, once it has one."""
+        model = getattr(run, "model_version", None)
+        return reverse("model-detail", args=[run.project_id, model.pk]) if model else None
 
 
 class RunDetailSerializer(RunSerializer):

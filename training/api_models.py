@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -20,6 +20,11 @@ from training import registry, selectors
 from training.models import ModelVersion
 
 
+class Conflict(APIException):
+    status_code = 409
+    default_code = "conflict"
+
+
 class ModelSerializer(serializers.ModelSerializer):
     run = serializers.IntegerField(source="run_id", read_only=True)
     class_names = serializers.SerializerMethodField()
@@ -27,8 +32,8 @@ class ModelSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = [
-            "id", "version", "run", "created_at", "metrics", "threshold", "is_production",
-            "onnx_bytes", "class_names",
+            "id", "version", "run", "created_at", "metrics", "threshold", "class_thresholds",
+            "is_production", "onnx_bytes", "class_names",
         ]  # fmt: skip
 
     def get_class_names(self, model: ModelVersion) -> list[str]:
@@ -37,6 +42,12 @@ class ModelSerializer(serializers.ModelSerializer):
 
 class ModelUpdateSerializer(serializers.Serializer):
     threshold = serializers.FloatField(required=False, min_value=0, max_value=1)
+    class_thresholds = serializers.DictField(
+        child=serializers.FloatField(min_value=0, max_value=1),
+        required=False,
+        help_text="{class name: threshold}: per-class overrides of `threshold` (replace the "
+        "saved ones; {} removes them)",
+    )
     is_production = serializers.BooleanField(required=False)
 
 
@@ -109,6 +120,11 @@ class ModelDownloadView(ModelScopedView):
             body = io.BytesIO(json.dumps(registry.sidecar(model), indent=2).encode())
         elif artifact == "labels":
             body = io.BytesIO(registry.labels_text(model).encode())
+        elif artifact == "blueonyx":
+            try:
+                body = io.BytesIO(registry.blueonyx_zip(model))
+            except ValueError as exc:
+                raise Conflict(f"No Blue Onyx variant of this model: {exc}.") from None
         else:
             body = io.BytesIO(registry.model_card(model).encode())
         stem = f"{model.project.name}-v{model.version}".replace(" ", "_")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from training import api, api_models
+from training import api, api_models, api_predict, api_prelabel
 
 urlpatterns = [
     path("projects/<int:project_id>/models", api_models.ModelListView.as_view(), name="api-models"),
@@ -11,6 +11,36 @@ urlpatterns = [
         "models/<int:model_id>/download",
         api_models.ModelDownloadView.as_view(),
         name="api-model-download",
+    ),
+    path(
+        "models/<int:model_id>/predict",
+        api_predict.ModelPredictView.as_view(),
+        name="api-model-predict",
+    ),
+    path(
+        "projects/<int:project_id>/prelabel",
+        api_prelabel.PrelabelJobListView.as_view(),
+        name="api-prelabel-jobs",
+    ),
+    path(
+        "projects/<int:project_id>/prelabel/<int:job_id>",
+        api_prelabel.PrelabelJobDetailView.as_view(),
+        name="api-prelabel-job",
+    ),
+    path(
+        "projects/<int:project_id>/prelabel/<int:job_id>/cancel",
+        api_prelabel.PrelabelJobCancelView.as_view(),
+        name="api-prelabel-job-cancel",
+    ),
+    path(
+        "projects/<int:project_id>/images/<int:image_id>/suggestions",
+        api_prelabel.ImageSuggestionsView.as_view(),
+        name="api-image-suggestions",
+    ),
+    path(
+        "projects/<int:project_id>/images/most-useful",
+        api_prelabel.ImagesMostUsefulView.as_view(),
+        name="api-images-most-useful",
     ),
     path("projects/<int:project_id>/runs", api.RunListView.as_view(), name="api-runs"),
     path(

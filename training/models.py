@@ -130,3 +130,135 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"model v{self.version} of project {self.project_id}"
+
+
+# --- Model-assisted labeling (training/prelabel.py, training/suggestions.py) -----------------
+
+
+class PrelabelStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+PRELABEL_FINISHED = (PrelabelStatus.SUCCEEDED, PrelabelStatus.FAILED, PrelabelStatus.CANCELLED)
+
+
+class PrelabelJob(models.Model):
+    """One "pre-label with model" job: a model version run over a set of a project's images.
+
+    A worker runs it (training/prelabel.py); the row is the source of truth of its state
+    and progress. ``image_ids`` is the set of images, frozen when the worker first takes
+    the job (so a redelivered job does the same images, skipping those already done).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prelabel_jobs")
+    model = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="prelabel_jobs")
+    status = models.CharField(
+        max_length=12, choices=PrelabelStatus.choices, default=PrelabelStatus.QUEUED
+    )
+    # None: the model's saved threshold with its per-class overrides.
+    threshold = models.FloatField(null=True, blank=True)
+    filters = models.JSONField(default=dict, blank=True)  # image filters, as the image list's
+    image_ids = models.JSONField(default=list, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    suggestion_count = models.PositiveIntegerField(default=0)
+    failed_images = models.PositiveIntegerField(default=0)  # unreadable files, skipped
+    cancel_requested = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"pre-label job {self.pk} of project {self.project_id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in PRELABEL_FINISHED
+
+
+class SuggestionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+    SUPERSEDED = "superseded", "Superseded"  # a later job suggested again for the image
+
+
+class Suggestion(models.Model):
+    """A box a model proposed for an image: never a label until a person accepts it.
+
+    Accepting it (in the annotation save, labeling/annotations.py) creates a normal
+    Annotation (``annotation``) whose origin is kept in the AnnotationChange history.
+    """
+
+    job = models.ForeignKey(PrelabelJob, on_delete=models.CASCADE, related_name="suggestions")
+    image = models.ForeignKey(
+        "labeling.Image", on_delete=models.CASCADE, related_name="suggestions"
+    )
+    category = models.ForeignKey(
+        "labeling.Category", on_delete=models.CASCADE, related_name="suggestions"
+    )
+    x = models.FloatField()
+    y = models.FloatField()
+    w = models.FloatField()
+    h = models.FloatField()
+    score = models.FloatField()
+    status = models.CharField(
+        max_length=12, choices=SuggestionStatus.choices, default=SuggestionStatus.PENDING
+    )
+    annotation = models.ForeignKey(
+        "labeling.Annotation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["image_id", "-score", "id"]
+        indexes = [models.Index(fields=["image", "status"], name="suggestion_image_status")]
+
+    def __str__(self) -> str:
+        return f"suggestion {self.pk} ({self.status}) on image {self.image_id}"
+
+    @property
+    def bbox(self) -> list[float]:
+        return [self.x, self.y, self.w, self.h]
+
+
+class PrelabelResult(models.Model):
+    """What a job's model made of one image: how unsure it was (for "label next most
+    useful") and how many boxes it suggested. One per job and image."""
+
+    job = models.ForeignKey(PrelabelJob, on_delete=models.CASCADE, related_name="results")
+    image = models.ForeignKey("labeling.Image", on_delete=models.CASCADE, related_name="+")
+    uncertainty = models.FloatField()  # 0..1, 1 = a detection right at its threshold
+    borderline = models.PositiveIntegerField(default=0)  # detections near their threshold
+    suggested = models.PositiveIntegerField(default=0)
+    max_score = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "image"], name="one_result_per_job_image")
+        ]
+        indexes = [models.Index(fields=["job", "-uncertainty"], name="result_job_uncertainty")]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} image {self.image_id}: {self.uncertainty:.2f}"

@@ -363,7 +363,7 @@ class _Progress:
 def _evaluate_and_export(run, coco, images_dir: Path, workdir: Path, result) -> ModelVersion:
     from training.ml.data import read_image
     from training.ml.evaluate import evaluate_checkpoint
-    from training.ml.export import export_onnx
+    from training.ml.export import export_onnx, measure_latency, sample_images
 
     existing = ModelVersion.objects.filter(run=run).first()
     if existing:
@@ -377,6 +377,9 @@ def _evaluate_and_export(run, coco, images_dir: Path, workdir: Path, result) -> 
     samples = [read_image(images_dir / image["file_name"]) for image in test["images"][:4]]
     onnx_path = workdir / "model.onnx"
     exported = export_onnx(result.best_checkpoint, onnx_path, images=samples or None)
+    update_run(run.pk, heartbeat_at=timezone.now())
+    latency_image = (samples or sample_images(1))[0].permute(1, 2, 0).numpy()
+    latency = measure_latency(onnx_path, latency_image)
     prefix = f"projects/{run.project_id}/models/run-{run.pk}"
     onnx_name = store_file(onnx_path, f"{prefix}/model.onnx")
     checkpoint_name = store_file(Path(result.best_checkpoint), f"{prefix}/checkpoint.pt")
@@ -397,7 +400,12 @@ def _evaluate_and_export(run, coco, images_dir: Path, workdir: Path, result) -> 
                 checkpoint_file=checkpoint_name,
                 evaluation=report,
                 metrics=metrics,
-                export={"metadata": exported["metadata"], "parity": exported["parity"]},
+                export={
+                    "metadata": exported["metadata"],
+                    "parity": exported["parity"],
+                    "parameters": exported["parameters"],
+                    "latency": latency,
+                },
                 threshold=float(report.get("recommended_threshold") or 0.3),
             )
 

@@ -23,28 +23,47 @@ ARTIFACTS = {
     "labels": ("classes.txt", "text/plain; charset=utf-8"),
     "card": ("MODEL_CARD.md", "text/markdown; charset=utf-8"),
     "checkpoint": ("checkpoint.pt", "application/octet-stream"),
+    # model.onnx + model.yaml for Blue Onyx's rt-detrv2 type (training/ml/blueonyx.py)
+    "blueonyx": ("blueonyx.zip", "application/zip"),
 }
 HEADLINE = ("map", "map50", "map75", "map_small", "map_medium", "map_large")
 
 
 def model_update(
-    *, model: ModelVersion, threshold: float | None = None, is_production: bool | None = None
+    *,
+    model: ModelVersion,
+    threshold: float | None = None,
+    class_thresholds: dict[str, float] | None = None,
+    is_production: bool | None = None,
 ) -> ModelVersion:
-    """Save the chosen confidence threshold and/or make this the production model."""
+    """Save the chosen confidence threshold (and per-class overrides, which replace the
+    previous ones; ``{}`` removes them) and/or make this the production model."""
     with transaction.atomic():
         model = ModelVersion.objects.select_for_update().get(pk=model.pk)
         if threshold is not None:
             if not 0 <= threshold <= 1:
                 raise ValidationError({"threshold": "The threshold must be between 0 and 1."})
             model.threshold = threshold
+        if class_thresholds is not None:
+            model.class_thresholds = _checked_class_thresholds(model, class_thresholds)
         if is_production is not None:
             if is_production:
                 ModelVersion.objects.filter(project_id=model.project_id).exclude(
                     pk=model.pk
                 ).update(is_production=False)
             model.is_production = is_production
-        model.save(update_fields=["threshold", "is_production"])
+        model.save(update_fields=["threshold", "class_thresholds", "is_production"])
     return model
+
+
+def _checked_class_thresholds(model: ModelVersion, values: dict[str, float]) -> dict[str, float]:
+    names = set(class_names(model))
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValidationError({"class_thresholds": f"Not classes of this model: {unknown}."})
+    if any(not 0 <= float(v) <= 1 for v in values.values()):
+        raise ValidationError({"class_thresholds": "Thresholds must be between 0 and 1."})
+    return {name: float(value) for name, value in sorted(values.items())}
 
 
 def class_names(model: ModelVersion) -> list[str]:
@@ -62,6 +81,7 @@ def sidecar(model: ModelVersion) -> dict[str, Any]:
         "class_names": class_names(model),
         "category_ids": metadata.get("category_ids", []),
         "threshold": model.threshold,
+        "class_thresholds": model.class_thresholds or {},
         "nms_iou": float(metadata.get("nms_iou", 0.6)),
         "input": metadata.get("input"),
         "input_size": int(metadata.get("input_size", 0) or 0),
@@ -89,6 +109,7 @@ def onnx_bytes(model: ModelVersion) -> bytes:
     info = sidecar(model)
     studio = {
         "score_threshold": str(model.threshold),
+        "class_thresholds": json.dumps(model.class_thresholds or {}, sort_keys=True),
         "model_version": str(model.version),
         "project": info["project"]["name"],
         "dataset_version": info["dataset_version"]["content_hash"],
@@ -101,6 +122,17 @@ def onnx_bytes(model: ModelVersion) -> bytes:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     return proto.SerializeToString()
+
+
+def blueonyx_zip(model: ModelVersion) -> bytes:
+    """The Blue Onyx variant of the model (``model.onnx``) with its ``model.yaml``."""
+    import onnx
+
+    from training.ml.blueonyx import blueonyx_zip as make_zip
+
+    proto = onnx.load_model_from_string(onnx_bytes(model))
+    size = int(model.export.get("metadata", {}).get("input_size", 0) or 0)
+    return make_zip(proto, input_size=size, class_names=class_names(model))
 
 
 def labels_text(model: ModelVersion) -> str:
@@ -143,13 +175,20 @@ mAP@.75 {_fmt(metrics.get("map75"))}
 `model.onnx` takes `images`, uint8 RGB (batch, 3, height, width), any size; it returns
 `boxes` (x1, y1, x2, y2 in input pixels), `scores`, `labels` (index into the class names)
 and `batch_index`, after NMS. Keep detections scoring at least **{model.threshold:.2f}**
-(the saved threshold, also in the file's metadata as `score_threshold`).
+(the saved threshold, also in the file's metadata as `score_threshold`){_overrides(model)}.
 
 ## Intended use and limits
 Made for images like those of its dataset (same camera, scale and classes). It has not
 been evaluated on anything else; check its precision and recall on your own images
 before relying on it, and keep a person in the loop where mistakes matter.
 """
+
+
+def _overrides(model: ModelVersion) -> str:
+    if not model.class_thresholds:
+        return ""
+    pairs = ", ".join(f"{name} {value:.2f}" for name, value in model.class_thresholds.items())
+    return f"; per class: {pairs} (`class_thresholds`)"
 
 
 def _fmt(value: Any) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.db.models.fields.json import KeyTransform
 from django.shortcuts import get_object_or_404
 
-from labeling.models import Project
+from labeling.models import Category, Image, Project
 from training.models import ModelVersion, TrainingRun
 
 
@@ -30,3 +31,47 @@ def model_get_for_user(*, user, model_id: int) -> ModelVersion:
     """A model version of one of the user's projects; 404 otherwise."""
     models = ModelVersion.objects.select_related("project", "run__dataset_version")
     return get_object_or_404(models, pk=model_id, project__memberships__user=user)
+
+
+def model_get(*, project: Project, model_id: int) -> ModelVersion:
+    """One model version of the project, with its full evaluation report; 404 otherwise."""
+    models = ModelVersion.objects.select_related("project", "run__dataset_version")
+    return get_object_or_404(models, project=project, pk=model_id)
+
+
+def model_list_with_sweep(*, project: Project) -> QuerySet[ModelVersion]:
+    """The project's model versions with only the overall IoU-0.5 confidence sweep of their
+    reports (``sweep_thresholds``, ``sweep_overall``), not the whole report."""
+    sweep = KeyTransform("confidence_sweep", "evaluation")
+    return model_list(project=project).annotate(
+        sweep_thresholds=KeyTransform("thresholds", sweep),
+        sweep_overall=KeyTransform("overall", KeyTransform("iou_0.5", sweep)),
+    )
+
+
+def image_ids_present(*, project: Project, image_ids: list[int]) -> set[int]:
+    """Those of ``image_ids`` that are still images of the project (a model's test images
+    may have been deleted since it was trained)."""
+    return set(Image.objects.filter(project=project, pk__in=image_ids).values_list("pk", flat=True))
+
+
+def class_colours(*, project: Project) -> dict[str, str]:
+    """The project's colour of each class, by class name (model reports name classes)."""
+    return dict(Category.objects.filter(project=project).values_list("name", "color"))
+
+
+def model_get_with_role(*, user, model_id: int) -> tuple[ModelVersion, str]:
+    """A model version of one of the user's projects and the user's role there, in one
+    query (the prediction API's hot path); 404 otherwise."""
+    from django.db.models import F
+    from django.http import Http404
+
+    model = (
+        ModelVersion.objects.select_related("project", "run__dataset_version")
+        .filter(pk=model_id, project__memberships__user=user)
+        .annotate(member_role=F("project__memberships__role"))
+        .first()
+    )
+    if model is None:
+        raise Http404("No such model.")
+    return model, model.member_role

@@ -26,3 +26,15 @@ def runs_reconcile() -> dict[str, int]:
     from training.reconcile import runs_reconcile as reconcile
 
     return reconcile()
+
+
+@shared_task(
+    name="training.tasks.prelabel_run",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def prelabel_run(job_id: int) -> str:
+    from training.prelabel import prelabel_execute
+
+    return prelabel_execute(job_id)

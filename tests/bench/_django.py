@@ -41,6 +41,18 @@ def scratch_django():
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def database_url() -> str:
+    """The URL of the scratch database, for a server started in another process."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+    return f"postgres://{db.get('USER') or ''}{password}@{host}:{port}/{db['NAME']}"
+
+
 def machine_note() -> str:
     from django.db import connection
 

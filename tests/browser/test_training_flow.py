@@ -46,6 +46,14 @@ def test_train_button_to_finished_run(page, make_user, make_bccd_project, worker
     assert page.locator("[data-field=progress]").inner_text() == "epoch 2 of 2"
     assert TrainingRun.objects.filter(project=project).count() == 1
 
+    # The run links to its model's page: figures measured by the worker, gallery drawn.
+    page.click("[data-field=model-link]")
+    page.wait_for_url(f"**/projects/{project.pk}/models/*/")
+    page.wait_for_function("document.body.dataset.renderedThreshold !== undefined")
+    assert "ms on the worker's CPU" in page.inner_text("[data-field=latency]")
+    assert page.locator("#per-class tbody tr").count() == len(run.dataset_version.class_names)
+    assert page.locator(".gallery li, #gallery-unavailable:not([hidden])").count() > 0
+
     page.goto(f"/projects/{project.pk}/")
     assert page.locator("#training .status-succeeded").count() == 1
     assert page.locator("#models tbody tr").count() == 1

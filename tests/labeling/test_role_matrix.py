@@ -64,6 +64,11 @@ PROJECT_API = {
         {"into": "<category2>"},
         _status(200, 403, 403),
     ),
+    ("api-category-shortcuts", "PUT"): (  # the editor's keys: annotators may change them
+        lambda t: [t["project"].pk],
+        {"shortcuts": [{"category_id": "<category>", "shortcut": "q"}]},
+        _status(200, 200, 403),
+    ),
     ("api-images", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
     ("api-images", "POST"): (  # a JSON body carries no files: 400 once allowed
         lambda t: [t["project"].pk],
@@ -101,6 +106,11 @@ PROJECT_API = {
         _status(200, 403, 403),
     ),
     ("api-project-health", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
+    ("api-image-neighbours", "GET"): (
+        lambda t: [t["project"].pk, t["image"].pk],
+        None,
+        _status(200, 200, 200),
+    ),
     # One image's boxes (labeling/api_annotations.py): annotators save, owners review.
     ("api-image-annotations", "GET"): (
         lambda t: [t["project"].pk, t["image"].pk],
@@ -180,6 +190,38 @@ PROJECT_API = {
         _status(200, 200, 403),
     ),
     ("api-model-download", "GET"): (lambda t: [t["model"].pk], None, _status(200, 200, 200)),
+    # Predictions and model-assisted labeling (training/api_predict.py, api_prelabel.py).
+    ("api-model-predict", "POST"): (  # any member may predict; no image sent: 400
+        lambda t: [t["model"].pk],
+        None,
+        _status(400, 400, 400),
+    ),
+    ("api-prelabel-jobs", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
+    ("api-prelabel-jobs", "POST"): (  # the fixture's job is queued but long lost
+        lambda t: [t["project"].pk],
+        {"model": "<model>"},
+        _status(202, 202, 403),
+    ),
+    ("api-prelabel-job", "GET"): (
+        lambda t: [t["project"].pk, t["prelabel_job"].pk],
+        None,
+        _status(200, 200, 200),
+    ),
+    ("api-prelabel-job-cancel", "POST"): (
+        lambda t: [t["project"].pk, t["prelabel_job"].pk],
+        None,
+        _status(200, 200, 403),
+    ),
+    ("api-image-suggestions", "GET"): (
+        lambda t: [t["project"].pk, t["image"].pk],
+        None,
+        _status(200, 200, 200),
+    ),
+    ("api-images-most-useful", "GET"): (
+        lambda t: [t["project"].pk],
+        None,
+        _status(200, 200, 200),
+    ),
 }
 
 PROJECT_PAGES = {
@@ -203,9 +245,35 @@ PROJECT_PAGES = {
         None,
         _status(200, 200, 200, anonymous=302),
     ),
+    ("annotate", "GET"): (  # the box editor: read-only for viewers
+        lambda t: [t["project"].pk, t["image"].pk],
+        None,
+        _status(200, 200, 200, anonymous=302),
+    ),
     ("train", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200, anonymous=302)),
+    ("model-try", "GET"): (  # "Try it" page of a model version (training/views_try.py)
+        lambda t: [t["project"].pk, t["model"].pk],
+        None,
+        _status(200, 200, 200, anonymous=302),
+    ),
     ("run-detail", "GET"): (
         lambda t: [t["project"].pk, t["run"].pk],
+        None,
+        _status(200, 200, 200, anonymous=302),
+    ),
+    # Model pages (training/views_models.py); the team's model has an empty evaluation.
+    ("model-list", "GET"): (
+        lambda t: [t["project"].pk],
+        None,
+        _status(200, 200, 200, anonymous=302),
+    ),
+    ("model-detail", "GET"): (
+        lambda t: [t["project"].pk, t["model"].pk],
+        None,
+        _status(200, 200, 200, anonymous=302),
+    ),
+    ("model-compare", "GET"): (
+        lambda t: [t["project"].pk],
         None,
         _status(200, 200, 200, anonymous=302),
     ),
@@ -230,8 +298,14 @@ GLOBAL = {
     ("api-worker-check", "GET"): {"anonymous": 401, "user": 404},  # someone else's check
     ("api-schema", "GET"): {"anonymous": 200, "user": 200},
     ("api-docs", "GET"): {"anonymous": 200, "user": 200},
+    # DeepStack-compatible detection: an API key only (none configured here), no session.
+    ("deepstack-detection", "POST"): {"anonymous": 401, "user": 401},
+    ("deepstack-custom", "POST"): {"anonymous": 401, "user": 401},
 }
-GLOBAL_ARGS = {"api-worker-check": lambda t: [t["foreign_check"].pk]}
+GLOBAL_ARGS = {
+    "api-worker-check": lambda t: [t["foreign_check"].pk],
+    "deepstack-custom": lambda t: ["cells"],
+}
 GLOBAL_BODIES = {("api-projects", "POST"): {"name": "Mine"}}
 
 
@@ -291,6 +365,16 @@ def team(project_team):
     )
     project_team["run"] = TrainingRun.objects.create(project=project, dataset_version=version)
     project_team["model"] = _model_version(project_team["run"])
+    from datetime import timedelta
+
+    from training.models import PrelabelJob
+
+    project_team["prelabel_job"] = PrelabelJob.objects.create(
+        project=project, model=project_team["model"]
+    )
+    PrelabelJob.objects.filter(pk=project_team["prelabel_job"].pk).update(
+        created_at=project_team["prelabel_job"].created_at - timedelta(days=1)
+    )
     return project_team
 
 

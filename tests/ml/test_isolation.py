@@ -18,6 +18,7 @@ MODULES = [
     "training.ml.evaluate",
     "training.ml.export",
     "training.ml.runtime",
+    "training.ml.blueonyx",
     "training.ml.checkpoint",
     "training.ml.bench",
     "training.ml.__main__",

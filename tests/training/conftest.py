@@ -93,3 +93,6 @@ def model_version(tiny_trained, project_team, tmp_path):
         result={"epochs_completed": 1, "stop_reason": "completed"},
     )
     return _evaluate_and_export(run, coco, Path(images), tmp_path, result)
+
+
+from tests.training.model_fixtures import reviewed_model, trained_for_review  # noqa: E402, F401

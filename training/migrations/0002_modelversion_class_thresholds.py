@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('training', '0001_initial'),
+        ("training", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='modelversion',
-            name='class_thresholds',
+            model_name="modelversion",
+            name="class_thresholds",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]

@@ -19,7 +19,6 @@ import logging
 import resource
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -91,26 +90,10 @@ def voc_to_coco(
 def onnx_latency_ms(
     model_path: str | Path, image: np.ndarray, *, threads: int, runs: int = 100
 ) -> float:
-    """Median ONNX Runtime latency (ms) of one uint8 ``(H, W, 3)`` image, after warm-up.
+    """Median ONNX Runtime latency (ms) of one uint8 ``(H, W, 3)`` image, after warm-up."""
+    from training.ml.export import onnx_latency_ms as latency
 
-    The session is the one deployments get (:func:`training.ml.runtime.session_options`:
-    threads that do not spin-wait).
-    """
-    import onnxruntime as ort
-
-    from training.ml.runtime import session_options
-
-    options = session_options(threads)
-    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-    batch = {"images": np.ascontiguousarray(image.transpose(2, 0, 1)[None])}
-    for _ in range(10):
-        session.run(None, batch)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, batch)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return latency(model_path, image, threads=threads, runs=runs, warmup=10)
 
 
 def run(

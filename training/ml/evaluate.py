@@ -2,7 +2,13 @@
 
 mAP figures, per-class AP and precision-recall curves come from pycocotools'
 ``COCOeval``; the confidence sweep, the confusion matrix and the per-image errors use
-the same greedy matching (highest score first, best IoU among unmatched boxes).
+the same greedy matching (highest score first, best IoU among unmatched boxes; the
+error kinds are in :func:`classify_detections`).
+
+Detections are first rounded to what the report stores (boxes to 0.1 px, scores to 4
+decimals); ``per_image`` carries every test image's gt boxes and detections, so the
+model page recomputes errors at any threshold in the browser, and a test recomputes
+the sweep from them exactly.
 
 Predictions are a list of ``{"image_id", "boxes" (XYXY pixels), "scores",
 "category_ids"}`` dicts, as :func:`training.ml.predict.predict_dataset` makes them.
@@ -17,10 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
-from torchvision.ops import box_iou
 
 from training.ml import checkpoint as ckpt
 from training.ml.data import CocoDetection
@@ -28,7 +32,13 @@ from training.ml.errors import DatasetError
 from training.ml.predict import InferenceModel, predict_dataset
 
 SWEEP_IOUS = (0.5, 0.75)
-SWEEP_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
+SWEEP_THRESHOLDS = tuple(round(0.01 * i, 2) for i in range(101))  # 0.00, 0.01 ... 1.00
+RECOMMENDED_RANGE = (0.05, 0.95)  # the best F1 is looked for here (highest on a tie)
+ERROR_IOU = 0.5  # a prediction overlapping a gt box this much found it (or confused it)
+POOR_LOCALISATION_IOU = 0.1  # from here to ERROR_IOU, it found it but badly placed
+BOX_DECIMALS = 1  # 0.1 px
+SCORE_DECIMALS = 4
+ERROR_IMAGES_KEPT = 50  # per_image_errors lists the worst images only (per_image has all)
 STAT_NAMES = (
     "map", "map50", "map75", "map_small", "map_medium", "map_large",
     "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large",
@@ -129,14 +139,32 @@ def _pr_curves(
     return curves
 
 
+def round_predictions(predictions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Boxes to 0.1 px and scores to 4 decimals: the precision the report stores.
+
+    The whole report is computed from these rounded detections, so that every figure
+    in it can be recomputed exactly from the detections it carries (``per_image``).
+    """
+    return [
+        {
+            **pred,
+            "boxes": [[round(float(v), BOX_DECIMALS) for v in box] for box in pred["boxes"]],
+            "scores": [round(float(s), SCORE_DECIMALS) for s in pred["scores"]],
+            "category_ids": [int(c) for c in pred["category_ids"]],
+        }
+        for pred in predictions
+    ]
+
+
 def _by_image(coco_gt: dict[str, Any], predictions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per image: gt boxes/categories and predictions sorted by decreasing score."""
+    """Per image: gt boxes (XYXY, 0.1 px) and predictions sorted by decreasing score."""
     gts: dict[int, list[tuple[list[float], int]]] = {im["id"]: [] for im in coco_gt["images"]}
     for ann in coco_gt.get("annotations", []):
         if ann.get("iscrowd", 0) or ann["image_id"] not in gts:
             continue
         x, y, w, h = (float(v) for v in ann["bbox"])
-        gts[ann["image_id"]].append(([x, y, x + w, y + h], int(ann["category_id"])))
+        box = [round(v, BOX_DECIMALS) for v in (x, y, x + w, y + h)]
+        gts[ann["image_id"]].append((box, int(ann["category_id"])))
     preds = {p["image_id"]: p for p in predictions}
     rows = []
     for im in coco_gt["images"]:
@@ -147,9 +175,11 @@ def _by_image(coco_gt: dict[str, Any], predictions: list[dict[str, Any]]) -> lis
             {
                 "image_id": im["id"],
                 "file_name": im.get("file_name", ""),
-                "gt_boxes": torch.tensor([g[0] for g in gt], dtype=torch.float64).reshape(-1, 4),
+                "width": im.get("width"),
+                "height": im.get("height"),
+                "gt_boxes": np.asarray([g[0] for g in gt], dtype=np.float64).reshape(-1, 4),
                 "gt_cats": [g[1] for g in gt],
-                "boxes": torch.tensor(pred["boxes"], dtype=torch.float64).reshape(-1, 4)[order],
+                "boxes": np.asarray(pred["boxes"], dtype=np.float64).reshape(-1, 4)[order],
                 "scores": [float(pred["scores"][i]) for i in order],
                 "cats": [int(pred["category_ids"][i]) for i in order],
             }
@@ -157,29 +187,98 @@ def _by_image(coco_gt: dict[str, Any], predictions: list[dict[str, Any]]) -> lis
     return rows
 
 
-def _match(row: dict[str, Any], iou_threshold: float, *, class_aware: bool) -> list[int]:
-    """Greedy matching; returns for each prediction the matched gt index or -1.
+def iou_matrix(boxes: np.ndarray, gt_boxes: np.ndarray) -> np.ndarray:
+    """IoU of each box (rows) with each gt box (columns), both XYXY.
 
-    Class-aware matching only pairs boxes of the same category. Class-agnostic matching
-    (for the confusion matrix) prefers a same-category gt, then the best IoU.
+    The arithmetic is that of ``iou()`` in static/js/lib/evaluation.js, operation for
+    operation, so that the model page's matching gives the same answers as this module.
     """
-    if not len(row["boxes"]) or not len(row["gt_boxes"]):
-        return [-1] * len(row["boxes"])
-    ious = box_iou(row["boxes"], row["gt_boxes"]).numpy()
-    taken = np.zeros(len(row["gt_cats"]), dtype=bool)
-    gt_cats = np.asarray(row["gt_cats"])
+    if not len(boxes) or not len(gt_boxes):
+        return np.zeros((len(boxes), len(gt_boxes)))
+    b, g = boxes[:, None, :], gt_boxes[None, :, :]
+    w = np.maximum(np.minimum(b[..., 2], g[..., 2]) - np.maximum(b[..., 0], g[..., 0]), 0.0)
+    h = np.maximum(np.minimum(b[..., 3], g[..., 3]) - np.maximum(b[..., 1], g[..., 1]), 0.0)
+    inter = w * h
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    area_g = (g[..., 2] - g[..., 0]) * (g[..., 3] - g[..., 1])
+    union = area_b + area_g - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def _best(candidates: np.ndarray, ious: np.ndarray) -> int:
+    """Index of the highest IoU among the candidates (the first one on a tie), or -1."""
+    if not candidates.any():
+        return -1
+    return int(np.argmax(np.where(candidates, ious, -1.0)))
+
+
+def _match(row: dict[str, Any], iou_threshold: float) -> list[int]:
+    """Greedy class-aware matching: for each prediction (highest score first) the
+    unmatched gt box of its class with the highest IoU >= ``iou_threshold``, or -1."""
+    ious = iou_matrix(row["boxes"], row["gt_boxes"])
+    gt_cats = np.asarray(row["gt_cats"], dtype=np.int64)
+    taken = np.zeros(len(gt_cats), dtype=bool)
     matches = []
     for p, cat in enumerate(row["cats"]):
-        ok = (ious[p] >= iou_threshold) & ~taken
-        same = ok & (gt_cats == cat)
-        candidates = same if (class_aware or same.any()) else ok
-        if not candidates.any():
-            matches.append(-1)
-            continue
-        g = int(np.argmax(np.where(candidates, ious[p], -1.0)))
-        taken[g] = True
+        g = _best((ious[p] >= iou_threshold) & ~taken & (gt_cats == cat), ious[p])
+        if g >= 0:
+            taken[g] = True
         matches.append(g)
     return matches
+
+
+def _threshold_of(threshold: float | dict[int, float], category_id: int) -> float:
+    return threshold.get(category_id, 0.0) if isinstance(threshold, dict) else threshold
+
+
+def classify_detections(
+    row: dict[str, Any], threshold: float | dict[int, float]
+) -> dict[str, list[Any]]:
+    """The error gallery's rules, on one image, for the predictions kept at ``threshold``
+    (one value, or one per category id). Indices refer to ``row``'s boxes and gt boxes.
+
+    1. True positive: greedy class-aware matching at IoU >= 0.5 (highest score first,
+       best IoU among the unmatched gt boxes), the matching of the confidence sweep.
+    2. Then each remaining prediction, highest score first, against the gt boxes still
+       unexplained: a gt box of another class at IoU >= 0.5 makes it a *wrong class*;
+       else one of its own class at IoU >= 0.1 a *poor localisation*; else it is a
+       *false positive* (spurious, or a duplicate of a box already found).
+    3. Gt boxes explained by nothing are *false negatives* (misses).
+
+    Returns ``{"tp": [[p, g]], "wrong_class": [[p, g]], "poor_localisation": [[p, g]],
+    "fp": [p], "fn": [g]}``. ``classify()`` in static/js/lib/evaluation.js is the same.
+    """
+    keep = [
+        p for p, (s, c) in enumerate(zip(row["scores"], row["cats"], strict=True))
+        if s >= _threshold_of(threshold, c)
+    ]  # fmt: skip
+    ious = iou_matrix(row["boxes"], row["gt_boxes"])
+    gt_cats = np.asarray(row["gt_cats"], dtype=np.int64)
+    taken = np.zeros(len(gt_cats), dtype=bool)
+    out: dict[str, list[Any]] = {"tp": [], "wrong_class": [], "poor_localisation": [], "fp": []}
+    rest = []
+    for p in keep:
+        g = _best((ious[p] >= ERROR_IOU) & ~taken & (gt_cats == row["cats"][p]), ious[p])
+        if g >= 0:
+            taken[g] = True
+            out["tp"].append([p, g])
+        else:
+            rest.append(p)
+    for p in rest:
+        cat = row["cats"][p]
+        g = _best((ious[p] >= ERROR_IOU) & ~taken & (gt_cats != cat), ious[p])
+        kind = "wrong_class"
+        if g < 0:
+            g = _best((ious[p] >= POOR_LOCALISATION_IOU) & ~taken & (gt_cats == cat), ious[p])
+            kind = "poor_localisation"
+        if g < 0:
+            out["fp"].append(p)
+        else:
+            taken[g] = True
+            out[kind].append([p, g])
+    out["fn"] = [g for g in range(len(gt_cats)) if not taken[g]]
+    return out
 
 
 def _counts(tp: int, fp: int, fn: int) -> dict[str, Any]:
@@ -192,14 +291,18 @@ def _counts(tp: int, fp: int, fn: int) -> dict[str, Any]:
 def confidence_sweep(
     rows: list[dict[str, Any]], category_ids: list[int], names: list[str], iou_threshold: float
 ) -> dict[str, Any]:
-    """P/R/F1/TP/FP/FN per class and overall at every threshold of SWEEP_THRESHOLDS."""
+    """P/R/F1/TP/FP/FN per class and overall at every threshold of SWEEP_THRESHOLDS.
+
+    Greedy matching in decreasing score order means that the matches of the predictions
+    above a threshold do not depend on the ones below it: one matching serves them all.
+    """
     scored: dict[int, list[tuple[float, bool]]] = {c: [] for c in category_ids}
     num_gt = dict.fromkeys(category_ids, 0)
     for row in rows:
         for cat in row["gt_cats"]:
             num_gt[cat] = num_gt.get(cat, 0) + 1
         for cat, score, g in zip(
-            row["cats"], row["scores"], _match(row, iou_threshold, class_aware=True), strict=True
+            row["cats"], row["scores"], _match(row, iou_threshold), strict=True
         ):
             scored.setdefault(cat, []).append((score, g >= 0))
 
@@ -224,52 +327,104 @@ def confidence_sweep(
 def _errors_and_confusion(
     rows: list[dict[str, Any]], category_ids: list[int], threshold: float
 ) -> tuple[list[list[int]], list[dict[str, Any]]]:
+    """The confusion matrix (rows: gt classes then background; columns: predictions) and
+    the errors of the worst images at ``threshold``, both from :func:`classify_detections`."""
     index = {cat: i for i, cat in enumerate(category_ids)}
     background = len(category_ids)
     matrix = [[0] * (background + 1) for _ in range(background + 1)]
     errors = []
     for row in rows:
-        keep = [i for i, s in enumerate(row["scores"]) if s >= threshold]
-        kept = {**row, "boxes": row["boxes"][keep], "scores": [row["scores"][i] for i in keep]}
-        kept["cats"] = [row["cats"][i] for i in keep]
-        matches = _match(kept, 0.5, class_aware=False)
-        false_pos, wrong = [], []
-        for box, score, cat, g in zip(
-            kept["boxes"].tolist(), kept["scores"], kept["cats"], matches, strict=True
-        ):
-            if g < 0:
-                matrix[background][index[cat]] += 1
-                false_pos.append({"box": box, "category_id": cat, "score": score})
-                continue
-            gt_cat = row["gt_cats"][g]
-            matrix[index[gt_cat]][index[cat]] += 1
-            if gt_cat != cat:
-                wrong.append(
-                    {"box": box, "category_id": cat, "gt_category_id": gt_cat, "score": score}
-                )
-        matched = set(matches)
-        misses = [
-            {"box": box, "category_id": cat}
-            for g, (box, cat) in enumerate(
-                zip(row["gt_boxes"].tolist(), row["gt_cats"], strict=True)
-            )
-            if g not in matched
-        ]
-        for miss in misses:
-            matrix[index[miss["category_id"]]][background] += 1
-        if false_pos or wrong or misses:
-            errors.append(
-                {
-                    "image_id": row["image_id"],
-                    "file_name": row["file_name"],
-                    "num_errors": len(false_pos) + len(wrong) + len(misses),
-                    "false_positives": false_pos,
-                    "wrong_class": wrong,
-                    "misses": misses,
-                }
-            )
+        found = classify_detections(row, threshold)
+        boxes, gt_boxes = row["boxes"].tolist(), row["gt_boxes"].tolist()
+        cats, gt_cats, scores = row["cats"], row["gt_cats"], row["scores"]
+        for p, g in found["tp"] + found["wrong_class"]:
+            matrix[index[gt_cats[g]]][index[cats[p]]] += 1
+        for p, g in found["poor_localisation"]:
+            matrix[background][index[cats[p]]] += 1
+            matrix[index[gt_cats[g]]][background] += 1
+        for p in found["fp"]:
+            matrix[background][index[cats[p]]] += 1
+        for g in found["fn"]:
+            matrix[index[gt_cats[g]]][background] += 1
+        entry = {
+            "image_id": row["image_id"],
+            "file_name": row["file_name"],
+            "false_positives": [
+                {"box": boxes[p], "category_id": cats[p], "score": scores[p]} for p in found["fp"]
+            ],
+            "wrong_class": [
+                {"box": boxes[p], "category_id": cats[p], "gt_category_id": gt_cats[g],
+                 "gt_box": gt_boxes[g], "score": scores[p]}
+                for p, g in found["wrong_class"]
+            ],
+            "poor_localisation": [
+                {"box": boxes[p], "category_id": cats[p], "gt_box": gt_boxes[g],
+                 "score": scores[p]}
+                for p, g in found["poor_localisation"]
+            ],
+            "misses": [{"box": gt_boxes[g], "category_id": gt_cats[g]} for g in found["fn"]],
+        }  # fmt: skip
+        kinds = ("false_positives", "wrong_class", "poor_localisation", "misses")
+        entry["num_errors"] = sum(len(entry[k]) for k in kinds)
+        if entry["num_errors"]:
+            errors.append(entry)
     errors.sort(key=lambda e: -e["num_errors"])
-    return matrix, errors
+    return matrix, errors[:ERROR_IMAGES_KEPT]
+
+
+def _per_image(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every test image's gt boxes and detections, compactly (the error gallery's data)."""
+    return {
+        "gt": "[x1, y1, x2, y2, category_id]",
+        "det": "[x1, y1, x2, y2, score, category_id], by decreasing score",
+        "min_score": SWEEP_THRESHOLDS[0],
+        "images": [
+            {
+                "id": row["image_id"],
+                "file_name": row["file_name"],
+                "width": row["width"],
+                "height": row["height"],
+                "gt": [
+                    [*box, cat]
+                    for box, cat in zip(row["gt_boxes"].tolist(), row["gt_cats"], strict=True)
+                ],
+                "det": [
+                    [*box, score, cat]
+                    for box, score, cat in zip(
+                        row["boxes"].tolist(), row["scores"], row["cats"], strict=True
+                    )
+                    if score >= SWEEP_THRESHOLDS[0]
+                ],
+            }
+            for row in rows
+        ],
+    }
+
+
+def stored_row(image: dict[str, Any]) -> dict[str, Any]:
+    """One image of the report's ``per_image`` back as a row for :func:`classify_detections`."""
+    return {
+        "image_id": image["id"],
+        "file_name": image.get("file_name", ""),
+        "gt_boxes": np.asarray([g[:4] for g in image["gt"]], dtype=np.float64).reshape(-1, 4),
+        "gt_cats": [int(g[4]) for g in image["gt"]],
+        "boxes": np.asarray([d[:4] for d in image["det"]], dtype=np.float64).reshape(-1, 4),
+        "scores": [float(d[4]) for d in image["det"]],
+        "cats": [int(d[5]) for d in image["det"]],
+    }
+
+
+def _size_counts(coco_gt: dict[str, Any]) -> dict[str, int]:
+    """Gt boxes in each of COCOeval's size ranges (area up to 32², 32² to 96², from 96²)."""
+    counts = {"small": 0, "medium": 0, "large": 0}
+    for ann in coco_gt.get("annotations", []):
+        if ann.get("iscrowd", 0):
+            continue
+        area = float(ann.get("area") or float(ann["bbox"][2]) * float(ann["bbox"][3]))
+        counts["small"] += area <= 32**2  # COCOeval's ranges include both ends
+        counts["medium"] += 32**2 <= area <= 96**2
+        counts["large"] += area >= 96**2
+    return counts
 
 
 def evaluate_predictions(
@@ -279,6 +434,7 @@ def evaluate_predictions(
     categories = sorted(coco_gt["categories"], key=lambda c: c["id"])
     category_ids = [int(c["id"]) for c in categories]
     names = [c["name"] for c in categories]
+    predictions = round_predictions(predictions)
     evaluator = run_cocoeval(coco_gt, predictions)
     metrics = (
         dict.fromkeys(STAT_NAMES, 0.0)
@@ -288,7 +444,12 @@ def evaluate_predictions(
     rows = _by_image(coco_gt, predictions)
     sweeps = {f"iou_{iou}": confidence_sweep(rows, category_ids, names, iou) for iou in SWEEP_IOUS}
     f1 = sweeps["iou_0.5"]["overall"]["f1"]
-    best = max(range(len(SWEEP_THRESHOLDS)), key=lambda i: (f1[i], SWEEP_THRESHOLDS[i]))
+    candidates = [
+        i
+        for i, t in enumerate(SWEEP_THRESHOLDS)
+        if RECOMMENDED_RANGE[0] <= t <= RECOMMENDED_RANGE[1]
+    ]
+    best = max(candidates, key=lambda i: (f1[i], SWEEP_THRESHOLDS[i]))
     threshold = SWEEP_THRESHOLDS[best]
     matrix, errors = _errors_and_confusion(rows, category_ids, threshold)
     ap = _per_class_ap(evaluator, category_ids)
@@ -299,6 +460,7 @@ def evaluate_predictions(
         "num_images": len(rows),
         "num_ground_truth": sum(gt_counts.values()),
         "num_predictions": sum(pred_counts.values()),
+        "num_ground_truth_by_size": _size_counts(coco_gt),
         "metrics": metrics,
         "per_class": [
             {
@@ -323,6 +485,7 @@ def evaluate_predictions(
             "matrix": matrix,
         },
         "per_image_errors": errors,
+        "per_image": _per_image(rows),
     }
 
 

@@ -33,7 +33,9 @@ SCORE_TOLERANCE = 1e-3
 # NMS is discontinuous: two boxes whose overlap sits on the NMS IoU threshold may be kept
 # by one runtime and suppressed by the other after a 1e-6 difference in coordinates.
 NMS_IOU_MARGIN = 0.02
-JSON_KEYS = ("class_names", "category_ids", "normalization", "versions", "outputs")
+JSON_KEYS = (
+    "class_names", "category_ids", "normalization", "versions", "outputs", "class_thresholds",
+)  # fmt: skip
 
 
 def sample_images(count: int = 4, seed: int = 0) -> list[torch.Tensor]:
@@ -127,9 +129,67 @@ def export_onnx(
     return {
         "path": str(out),
         "size_bytes": out.stat().st_size,
+        "parameters": sum(p.numel() for p in model.parameters()),
         "metadata": read_metadata(out),
         "parity": parity,
     }
+
+
+def onnx_latency_ms(
+    model_path: str | Path,
+    image: np.ndarray,
+    *,
+    threads: int = 0,
+    runs: int = 20,
+    warmup: int = 3,
+    provider: str = "CPUExecutionProvider",
+) -> float:
+    """Median ONNX Runtime latency (ms) of one uint8 ``(H, W, 3)`` image, after warm-up.
+
+    The session is the one deployments get (:func:`training.ml.runtime.session_options`:
+    threads that do not spin-wait); ``threads=0`` lets ONNX Runtime choose.
+    """
+    import statistics
+    import time
+
+    import onnxruntime as ort
+
+    from training.ml.runtime import session_options
+
+    session = ort.InferenceSession(str(model_path), session_options(threads), providers=[provider])
+    batch = {"images": np.ascontiguousarray(image.transpose(2, 0, 1)[None])}
+    for _ in range(warmup):
+        session.run(None, batch)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, batch)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def measure_latency(model_path: str | Path, image: np.ndarray, *, runs: int = 20) -> dict[str, Any]:
+    """Latency of the exported model on this machine's CPU (and GPU, when ONNX Runtime
+    has CUDA): median of ``runs`` runs on one uint8 ``(H, W, 3)`` image, batch 1."""
+    import onnxruntime as ort
+
+    threads = max(1, torch.get_num_threads())
+    result: dict[str, Any] = {
+        "cpu_ms": round(onnx_latency_ms(model_path, image, threads=threads, runs=runs), 2),
+        "cpu_threads": threads,
+        "gpu_ms": None,
+        "runs": runs,
+        "image_size": [int(image.shape[1]), int(image.shape[0])],
+    }
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        try:
+            result["gpu_ms"] = round(
+                onnx_latency_ms(model_path, image, runs=runs, provider="CUDAExecutionProvider"), 2
+            )
+            result["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CUDA"
+        except Exception as exc:  # noqa: BLE001 - a broken CUDA set-up only loses a figure
+            logger.warning("GPU latency not measured: %s", exc)
+    return result
 
 
 def _trace_to_onnx(wrapper: InferenceModel, path: Path, opset: int) -> None:

@@ -40,6 +40,9 @@ function render(run) {
   field("result").textContent = metrics && metrics.map50 !== undefined
     ? `model v${run.result.model_version}: test mAP@0.5 ${metrics.map50.toFixed(3)}, mAP@[.5:.95] ${metrics.map.toFixed(3)}`
     : "—";
+  const modelLink = field("model-link");
+  modelLink.hidden = !run.model_page;
+  if (run.model_page) modelLink.href = run.model_page;
   if (lossChart) {
     lossChart.data.datasets[0].data = run.loss_points.map(([x, y]) => ({ x, y }));
     lossChart.update();

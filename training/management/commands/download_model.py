@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 from django.core.files.storage import default_storage
@@ -14,7 +16,10 @@ from training.models import ModelVersion
 
 
 class Command(BaseCommand):
-    help = "Write a model version's model.onnx, model.json, classes.txt and MODEL_CARD.md."
+    help = (
+        "Write a model version's model.onnx, model.json, classes.txt and MODEL_CARD.md "
+        "(and, with --blueonyx, its Blue Onyx variant)."
+    )
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         # Our --version names the model version; it replaces Django's --version.
@@ -28,8 +33,22 @@ class Command(BaseCommand):
         )
         parser.add_argument("--out", required=True, help="folder to write the files into")
         parser.add_argument("--checkpoint", action="store_true", help="also the PyTorch file")
+        parser.add_argument(
+            "--blueonyx",
+            action="store_true",
+            help="also blueonyx/model.onnx and blueonyx/model.yaml, for Blue Onyx (rt-detrv2)",
+        )
 
-    def handle(self, *args, project: str, version: str, out: str, checkpoint: bool, **options):
+    def handle(
+        self,
+        *args,
+        project: str,
+        version: str,
+        out: str,
+        checkpoint: bool,
+        blueonyx: bool = False,
+        **options,
+    ):
         model = self._model(project_by_key(project), version)
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
@@ -42,6 +61,11 @@ class Command(BaseCommand):
         if checkpoint:
             with default_storage.open(model.checkpoint_file, "rb") as handle:
                 files["checkpoint.pt"] = handle.read()
+        if blueonyx:
+            with zipfile.ZipFile(io.BytesIO(registry.blueonyx_zip(model))) as archive:
+                for name in ("model.onnx", "model.yaml"):
+                    files[f"blueonyx/{name}"] = archive.read(name)
+            (folder / "blueonyx").mkdir(exist_ok=True)
         for name, data in files.items():
             (folder / name).write_bytes(data)
         self.stdout.write(

@@ -1,0 +1,135 @@
+"""Suggestions: boxes a model proposed for an image, waiting for a person to decide.
+
+A pre-label job (training/prelabel.py) stores them; they are never labels: training,
+exports, box counts and image statuses only ever see Annotations. A suggestion is
+``pending`` until a person accepts it (it becomes a normal box), rejects it, or a later
+pre-label job of the same image replaces it (``superseded``).
+
+Contract for the box editor
+---------------------------
+
+1. Read the pending suggestions of an image::
+
+       GET /api/v1/projects/<p>/images/<i>/suggestions
+       200 {"image": <i>, "suggestions": [
+             {"id": 12, "category_id": 3, "bbox": [x, y, w, h], "score": 0.83,
+              "model_version": {"id": 7, "version": 2}, "job": 4,
+              "created_at": "..."}, ...]}
+
+   ``bbox`` is in the image's pixels (COCO ``[x, y, w, h]``, like the boxes), highest
+   score first. Show them apart from the human boxes (e.g. dashed), never as boxes.
+
+2. Accept and reject in the ordinary save of the image's boxes
+   (``PUT /api/v1/projects/<p>/images/<i>/annotations``, labeling/annotations.py)::
+
+       {"base_version": 5, "request_id": "...",
+        "boxes": [{"id": 40, "category_id": 3, "bbox": [...]},            # a kept box
+                  {"category_id": 3, "bbox": [...], "suggestion_id": 12}], # accepted
+        "rejected_suggestions": [13, 14]}
+
+   - A box with ``suggestion_id`` is a new box (no ``id``) made from that suggestion;
+     its class and bbox are the ones sent (the user may have adjusted them). In the same
+     transaction the suggestion becomes ``accepted`` and points to the new box, and the
+     save's AnnotationChange records the box with
+     ``"origin": {"suggestion_id", "model_id", "model_version", "job", "score"}`` in
+     ``after`` (the history keeps where the box came from; the response's box has it too).
+   - ``rejected_suggestions`` become ``rejected`` in the same transaction (also when the
+     boxes did not change: then no new version is made).
+   - Every id must be a *pending* suggestion of this image, used once; otherwise the
+     whole save is refused (400, ``errors.suggestions``) and nothing changes. A 409
+     conflict or a replayed ``request_id`` behave as for any save.
+   - Suggestions neither accepted nor rejected stay pending.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from labeling.models import Image
+from training.models import Suggestion, SuggestionStatus
+
+
+def suggestion_list(*, image: Image) -> QuerySet[Suggestion]:
+    """The image's pending suggestions, highest score first."""
+    return (
+        Suggestion.objects.filter(image=image, status=SuggestionStatus.PENDING)
+        .select_related("job__model")
+        .order_by("-score", "id")
+    )
+
+
+def suggestion_dict(suggestion: Suggestion) -> dict[str, Any]:
+    model = suggestion.job.model
+    return {
+        "id": suggestion.pk,
+        "category_id": suggestion.category_id,
+        "bbox": suggestion.bbox,
+        "score": suggestion.score,
+        "model_version": {"id": model.pk, "version": model.version},
+        "job": suggestion.job_id,
+        "created_at": suggestion.created_at,
+    }
+
+
+def suggestions_check(
+    *, image: Image, accepted: list[int], rejected: list[int]
+) -> dict[int, dict[str, Any]]:
+    """Lock and check the suggestions a save decides (inside the save's transaction).
+
+    Returns the origin record of each accepted one; ValidationError (nothing changed)
+    when an id is used twice or is not a pending suggestion of this image.
+    """
+    errors = []
+    ids = accepted + rejected
+    twice = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if twice:
+        errors.append(f"Suggestion {twice[0]} is decided twice in this save.")
+    found = {
+        s.pk: s
+        for s in Suggestion.objects.select_for_update()
+        .filter(pk__in=set(ids), image=image)
+        .select_related("job__model")
+    }
+    for pk in dict.fromkeys(ids):
+        suggestion = found.get(pk)
+        if suggestion is None:
+            errors.append(f"Suggestion {pk} is not a suggestion of this image.")
+        elif suggestion.status != SuggestionStatus.PENDING:
+            errors.append(f"Suggestion {pk} was already {suggestion.status}.")
+    if errors:
+        raise ValidationError({"suggestions": errors[:20]})
+    return {pk: _origin(found[pk]) for pk in accepted}
+
+
+def suggestions_accept(*, links: dict[int, int], user: AbstractBaseUser) -> None:
+    """Mark checked suggestions accepted, each pointing to the box made from it."""
+    now = timezone.now()
+    rows = list(Suggestion.objects.filter(pk__in=list(links)))
+    for row in rows:
+        row.status, row.annotation_id = SuggestionStatus.ACCEPTED, links[row.pk]
+        row.decided_by, row.decided_at = user, now
+    Suggestion.objects.bulk_update(rows, ["status", "annotation", "decided_by", "decided_at"])
+
+
+def suggestions_reject(*, ids: list[int], user: AbstractBaseUser) -> None:
+    """Mark checked suggestions rejected."""
+    if ids:
+        Suggestion.objects.filter(pk__in=ids).update(
+            status=SuggestionStatus.REJECTED, decided_by=user, decided_at=timezone.now()
+        )
+
+
+def _origin(suggestion: Suggestion) -> dict[str, Any]:
+    return {
+        "suggestion_id": suggestion.pk,
+        "model_id": suggestion.job.model_id,
+        "model_version": suggestion.job.model.version,
+        "job": suggestion.job_id,
+        "score": suggestion.score,
+    }

@@ -1,0 +1,229 @@
+"""Pages of model versions: the registry list, one model's review page, a comparison.
+
+Writes (threshold, production flag) go through the API (training/api_models.py); these
+views only read, check membership and hand the data to the page's module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from labeling import selectors as labeling_selectors
+from labeling.permissions import Action, role_allows
+from training import registry, selectors
+from training.models import ModelVersion
+
+# What the model page needs of the evaluation report (not per_image_errors: the page
+# recomputes the errors at its own threshold from per_image).
+PAGE_REPORT_KEYS = (
+    "num_images", "num_ground_truth", "num_predictions", "num_ground_truth_by_size",
+    "metrics", "per_class", "confidence_sweep", "recommended_threshold", "confusion_matrix",
+    "per_image",
+)  # fmt: skip
+COMPARE_REPORT_KEYS = (
+    "num_images", "num_ground_truth", "num_ground_truth_by_size", "metrics", "per_class",
+    "pr_curves", "confidence_sweep", "recommended_threshold",
+)  # fmt: skip
+PLACEHOLDER = 999999999  # an image id in URL templates, replaced by "{id}"
+
+
+def nearest_index(thresholds: list[float], value: float) -> int | None:
+    """Index of the sweep threshold nearest to ``value`` (the lower one on a tie)."""
+    if not thresholds:
+        return None
+    return min(range(len(thresholds)), key=lambda i: (abs(thresholds[i] - value), i))
+
+
+def at_threshold(
+    thresholds: list[float] | None, table: dict[str, list] | None, threshold: float
+) -> dict[str, Any] | None:
+    """Precision, recall and F1 of a sweep table at the evaluated threshold nearest to
+    ``threshold``; None for a report without a sweep."""
+    i = nearest_index(thresholds or [], threshold)
+    if i is None or not table:
+        return None
+    return {"threshold": thresholds[i], **{k: table[k][i] for k in ("precision", "recall", "f1")}}
+
+
+def at_saved_thresholds(model: ModelVersion) -> dict[str, Any] | None:
+    """Overall precision, recall and F1 at IoU 0.5 at the model's saved threshold and its
+    per-class overrides (class-aware matching keeps classes apart: their counts add up)."""
+    sweep = (model.evaluation or {}).get("confidence_sweep") or {}
+    thresholds, table = sweep.get("thresholds"), sweep.get("iou_0.5")
+    overrides = {
+        k: v
+        for k, v in (model.class_thresholds or {}).items()
+        if k in (table or {}).get("per_class", {})
+    }
+    if not overrides:
+        return at_threshold(thresholds, (table or {}).get("overall"), model.threshold)
+    tp = fp = fn = 0
+    for name, per_class in table["per_class"].items():
+        i = nearest_index(thresholds, overrides.get(name, model.threshold))
+        tp, fp, fn = tp + per_class["tp"][i], fp + per_class["fp"][i], fn + per_class["fn"][i]
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    i = nearest_index(thresholds, model.threshold)
+    return {
+        "threshold": thresholds[i],
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "per_class": True,
+    }
+
+
+def model_facts(model: ModelVersion) -> dict[str, Any]:
+    """The model's headline facts other than metrics: preset, size, speed, data, time."""
+    run = model.run
+    dataset = run.dataset_version
+    export = model.export or {}
+    metadata = export.get("metadata", {})
+    return {
+        "preset": metadata.get("preset") or run.config.get("preset"),
+        "input_size": metadata.get("input_size") or run.config.get("image_size"),
+        "onnx_bytes": model.onnx_bytes,
+        "parameters": export.get("parameters"),
+        "latency": export.get("latency"),
+        "training_seconds": run.elapsed_seconds or None,
+        "epochs": (run.result or {}).get("epochs_completed"),
+        "device": run.device,
+        "dataset": {
+            "content_hash": dataset.content_hash,
+            "images": dataset.image_count,
+            "boxes": dataset.box_count,
+            "splits": dataset.split_counts,
+        },
+    }
+
+
+def _url_template(name: str, project_id: int) -> str:
+    return reverse(name, args=[project_id, PLACEHOLDER]).replace(str(PLACEHOLDER), "{id}")
+
+
+def _downloads(model: ModelVersion) -> dict[str, str]:
+    base = reverse("api-model-download", args=[model.pk])
+    return {artifact: f"{base}?artifact={artifact}" for artifact in registry.ARTIFACTS}
+
+
+def _page_project(request: HttpRequest, project_id: int):
+    return labeling_selectors.project_get_with_role(user=request.user, project_id=project_id)
+
+
+@login_required
+@require_GET
+def model_list(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The registry: every model version of the project with its metrics and status."""
+    project, role = _page_project(request, project_id)
+    models = list(selectors.model_list_with_sweep(project=project))
+    for model in models:
+        model.at_threshold = at_threshold(
+            model.sweep_thresholds, model.sweep_overall, model.threshold
+        )
+    page_data = {
+        "can_train": role_allows(role, Action.TRAIN),
+        "api": {
+            "model": reverse("api-model", args=[PLACEHOLDER]).replace(str(PLACEHOLDER), "{id}")
+        },
+        "urls": {"compare": reverse("model-compare", args=[project.pk])},
+    }
+    return render(
+        request,
+        "training/model_list.html",
+        {"project": project, "models": models, "page_data": page_data},
+    )
+
+
+@login_required
+@require_GET
+def model_detail(request: HttpRequest, project_id: int, model_id: int) -> HttpResponse:
+    """One model version: metrics, threshold slider, curves, confusion matrix, errors."""
+    project, role = _page_project(request, project_id)
+    model = selectors.model_get(project=project, model_id=model_id)
+    report = model.evaluation or {}
+    evaluation = {key: report.get(key) for key in PAGE_REPORT_KEYS}
+    per_image = evaluation["per_image"] or {}
+    image_ids = [image["id"] for image in per_image.get("images", [])]
+    present = selectors.image_ids_present(project=project, image_ids=image_ids)
+    page_data = {
+        "model": {
+            "id": model.pk,
+            "version": model.version,
+            "threshold": model.threshold,
+            "class_thresholds": model.class_thresholds or {},
+            "is_production": model.is_production,
+            "class_names": registry.class_names(model),
+        },
+        # The project's colour of each class (by name), for the charts.
+        "class_colours": selectors.class_colours(project=project),
+        "evaluation": evaluation,
+        "images_present": sorted(present),
+        "can_train": role_allows(role, Action.TRAIN),
+        "api": {"model": reverse("api-model", args=[model.pk])},
+        "urls": {
+            "thumbnail": _url_template("api-image-thumbnail", project.pk),
+            "file": _url_template("api-image-file", project.pk),
+            # The box editor's page (labeling): /projects/<p>/annotate/<image id>/
+            "editor": f"/projects/{project.pk}/annotate/{{id}}/",
+        },
+    }
+    others = list(selectors.model_list(project=project).exclude(pk=model.pk).values("id"))
+    return render(
+        request,
+        "training/model_detail.html",
+        {
+            "project": project,
+            "model": model,
+            "facts": model_facts(model),
+            "metrics": report.get("metrics") or model.metrics or {},
+            "sizes": report.get("num_ground_truth_by_size") or {},
+            "saved": at_saved_thresholds(model),
+            "downloads": _downloads(model),
+            "others": others,
+            "can_train": page_data["can_train"],
+            "page_data": page_data,
+        },
+    )
+
+
+@login_required
+@require_GET
+def model_compare(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Two model versions of the project side by side (``?a=<id>&b=<id>``)."""
+    project, _role = _page_project(request, project_id)
+    choices = list(selectors.model_list(project=project))
+    picked = []
+    for key, default in (("a", 1), ("b", 0)):
+        value = request.GET.get(key)
+        if value and value.isdigit():
+            picked.append(selectors.model_get(project=project, model_id=int(value)))
+        elif len(choices) > default:  # defaults: the previous and the latest version
+            picked.append(selectors.model_get(project=project, model_id=choices[default].pk))
+    models = [
+        {
+            "id": m.pk,
+            "version": m.version,
+            "threshold": m.threshold,
+            "facts": model_facts(m),
+            "evaluation": {key: (m.evaluation or {}).get(key) for key in COMPARE_REPORT_KEYS},
+            "url": reverse("model-detail", args=[project.pk, m.pk]),
+        }
+        for m in picked
+    ]
+    return render(
+        request,
+        "training/model_compare.html",
+        {
+            "project": project,
+            "choices": choices,
+            "picked": picked,
+            "page_data": {"models": models},
+        },
+    )
