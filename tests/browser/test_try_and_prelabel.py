@@ -42,7 +42,8 @@ def test_try_a_model_on_a_dropped_and_a_picked_image(
     stats = page.text_content("#stats")
     assert "img_001.png (128×128)" in stats
     assert re.search(r"inference [\d.]+", stats) and "round trip" in stats
-    assert page.eval_on_selector("#canvas", "c => [c.width, c.height]") == [128, 128]
+    size = "c => [c.dataset.imageWidth, c.dataset.imageHeight, c.clientWidth > 128]"
+    assert page.eval_on_selector("#canvas", size) == ["128", "128", True]  # shown enlarged
     # The slider filters locally: everything at its lowest, nothing at 1.
     page.fill("#threshold", "0.05")
     everything = rows(page)
@@ -95,6 +96,6 @@ def test_prelabel_card_starts_a_job_and_lists_the_images_to_label_next(
     )
     page.locator("#most-useful li").first.wait_for()
     assert page.locator("#most-useful li").count() == 3
-    assert "uncertainty" in page.text_content("#most-useful li >> nth=0")
+    assert "unsure" in page.text_content("#most-useful li >> nth=0")
     href = page.get_attribute("#most-useful li >> nth=0 >> a", "href")
     assert href.startswith(f"/projects/{project.pk}/annotate/")  # opens the editor

@@ -68,7 +68,7 @@ function follow(job) {
 
 async function loadUseful() {
   if (!useful) return;
-  const page = await api(`${data.api.most_useful}?limit=8`);
+  const page = await api(`${data.api.most_useful}?limit=6`);
   useful.replaceChildren(
     ...page.results.map((result) => {
       const item = document.createElement("li");
@@ -84,7 +84,8 @@ async function loadUseful() {
       link.append(thumb);
       const meta = document.createElement("div");
       meta.className = "meta";
-      meta.textContent = `uncertainty ${result.uncertainty.toFixed(2)} · ${result.suggested} suggested`;
+      meta.textContent = `${result.uncertainty.toFixed(2)} unsure · ${result.suggested} boxes`;
+      meta.title = "uncertainty: 1 when a detection scores right at its threshold";
       item.append(link, meta);
       return item;
     }),

@@ -88,27 +88,40 @@ function render() {
     `server ${current.total.toFixed(1)} ms (decode ${t.decode.toFixed(1)}, ` +
     `inference ${t.inference.toFixed(1)}, post-processing ${t.postprocess.toFixed(1)}) · ` +
     `round trip ${current.roundTrip.toFixed(0)} ms`;
-  canvas.width = image.width;
-  canvas.height = image.height;
+  // Drawn at the size it is shown (small pictures enlarged, large ones fitted), so boxes
+  // and labels stay crisp; box coordinates stay in the picture's pixels.
+  const room = canvas.parentElement.clientWidth || image.width;
+  const shownWidth = Math.min(room, Math.max(image.width, Math.min(room, 640)));
+  const scale = shownWidth / image.width;
+  const ratio = window.devicePixelRatio || 1;
+  canvas.style.width = `${Math.round(image.width * scale)}px`;
+  canvas.style.height = `${Math.round(image.height * scale)}px`;
+  canvas.width = Math.round(image.width * scale * ratio);
+  canvas.height = Math.round(image.height * scale * ratio);
+  canvas.dataset.imageWidth = image.width;
+  canvas.dataset.imageHeight = image.height;
   const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.setTransform(scale * ratio, 0, 0, scale * ratio, 0, 0);
+  ctx.imageSmoothingEnabled = scale < 1;
+  ctx.clearRect(0, 0, image.width, image.height);
   if (bitmap) ctx.drawImage(bitmap, 0, 0, image.width, image.height);
-  const line = Math.max(2, Math.round(Math.max(image.width, image.height) / 400));
-  ctx.lineWidth = line;
-  ctx.font = `${Math.max(12, line * 6)}px system-ui, sans-serif`;
+  const unit = 1 / scale; // one screen pixel, in picture pixels
+  const fontSize = 13 * unit;
+  ctx.lineWidth = 2 * unit;
+  ctx.font = `${fontSize}px system-ui, sans-serif`;
   ctx.textBaseline = "bottom";
   for (const d of shown) {
     const c = colour(d.class_id);
     ctx.strokeStyle = c;
     ctx.strokeRect(d.x_min, d.y_min, d.x_max - d.x_min, d.y_max - d.y_min);
     const label = `${d.class_name} ${d.score.toFixed(2)}`;
-    const width = ctx.measureText(label).width + 6;
-    const height = Math.max(12, line * 6) + 4;
+    const width = ctx.measureText(label).width + 6 * unit;
+    const height = fontSize + 4 * unit;
     const top = d.y_min >= height ? d.y_min : d.y_min + height;
     ctx.fillStyle = c;
     ctx.fillRect(d.x_min, top - height, width, height);
     ctx.fillStyle = "#fff";
-    ctx.fillText(label, d.x_min + 3, top - 2);
+    ctx.fillText(label, d.x_min + 3 * unit, top - 2 * unit);
   }
   tableBody.replaceChildren(
     ...shown.map((d) => {
