@@ -22,8 +22,9 @@ with the version it started from (``annotations_save``). Rules:
   as a new change, under the same version check.
 - Model suggestions (training/suggestions.py, where the editor's contract is): a new box
   may carry ``suggestion_id`` (it was made from that pending suggestion of the image) and
-  a save may list ``rejected_suggestions``; both are decided in the save's transaction,
-  and an accepted box's record in the change's ``after`` keeps its ``origin``.
+  a save may list ``rejected_suggestions`` (and ``reopened_suggestions``, the editor's
+  undo of a saved decision); all are decided in the save's transaction, and an accepted
+  box's record in the change's ``after`` keeps its ``origin``.
 """
 
 from __future__ import annotations
@@ -114,9 +115,11 @@ def annotations_save(
     no_objects: bool = False,
     request_id: str = "",
     rejected_suggestions: list[int] | None = None,
+    reopened_suggestions: list[int] | None = None,
 ) -> dict[str, Any]:
     """Replace the image's boxes; returns the state plus ``change_id`` and ``replayed``."""
     rejected = list(rejected_suggestions or [])
+    reopened = list(reopened_suggestions or [])
     with transaction.atomic():
         locked = Image.objects.select_for_update().get(pk=image.pk)
         replay = _replay(locked, request_id)
@@ -124,6 +127,8 @@ def annotations_save(
             return replay
         _check_version(locked, base_version)
         clean = boxes_clean(image=locked, boxes=boxes, no_objects=no_objects)
+        kept = {box.id for box in clean if box.id is not None}
+        suggestions.suggestions_reopen(image=locked, ids=reopened, kept_box_ids=kept)
         accepted = [box.suggestion_id for box in clean if box.suggestion_id is not None]
         origins = (
             suggestions.suggestions_check(image=locked, accepted=accepted, rejected=rejected)

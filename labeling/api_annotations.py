@@ -140,6 +140,14 @@ class AnnotationSaveSerializer(serializers.Serializer):
         max_length=10_000,
         help_text="Pending model suggestions of this image to mark rejected in this save.",
     )
+    reopened_suggestions = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        default=list,
+        max_length=10_000,
+        help_text="Accepted or rejected suggestions of this image to set back to pending "
+        "(an undo); an accepted one's box must not be in this save.",
+    )
 
 
 class RevertSerializer(serializers.Serializer):

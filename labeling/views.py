@@ -19,6 +19,7 @@ from labeling.forms import ImageFilterForm
 from labeling.models import Category, DatasetImport, Role
 from labeling.permissions import Action, role_allows
 from training.selectors import model_list, run_list
+from training.suggestions import suggestion_dict, suggestion_list
 
 
 @login_required
@@ -165,9 +166,9 @@ def project_health(request: HttpRequest, project_id: int) -> HttpResponse:
 def annotate(request: HttpRequest, project_id: int, image_id: int) -> HttpResponse:
     """The box editor of one image; the grid's filters (query string) give previous/next.
 
-    Everything it shows comes in the page data, so the first image draws without an API
-    call; later images, saves, history and review go through the JSON API. Viewers get
-    it read-only.
+    Everything it shows comes in the page data (with the image's pending model
+    suggestions), so the first image draws without an API call; later images, saves,
+    history and review go through the JSON API. Viewers get it read-only.
     """
     project, role = _page_project(request, project_id, Action.VIEW)
     image = selectors.image_get(project=project, image_id=image_id)
@@ -184,6 +185,7 @@ def annotate(request: HttpRequest, project_id: int, image_id: int) -> HttpRespon
         },
         "image": ImageSerializer(image).data,
         "state": annotations.annotation_state(image=image),
+        "suggestions": [suggestion_dict(s) for s in suggestion_list(image=image)],
         "neighbours": neighbours_data(project=project, image=image, filters=filters),
         "filters": {
             key: str(value).lower() if isinstance(value, bool) else str(value)
@@ -198,6 +200,7 @@ def annotate(request: HttpRequest, project_id: int, image_id: int) -> HttpRespon
         "api": {
             "image": _image_url_template("api-image", project),
             "annotations": _image_url_template("api-image-annotations", project),
+            "suggestions": _image_url_template("api-image-suggestions", project),
             "history": _image_url_template("api-image-annotations-history", project),
             "revert": _image_url_template("api-image-annotations-revert", project),
             "review": _image_url_template("api-image-review", project),

@@ -155,7 +155,7 @@ def _trusted(address: str) -> bool:
 
 def _served_model(model_name: str | None) -> ModelVersion:
     projects = settings.STUDIO_DEEPSTACK_PROJECTS
-    models = ModelVersion.objects.select_related("project", "run__dataset_version")
+    models = ModelVersion.objects.select_related("project").defer("evaluation")
     if model_name is None and settings.STUDIO_DEEPSTACK_MODEL:
         model = models.filter(pk=settings.STUDIO_DEEPSTACK_MODEL).first()
         if model is None:

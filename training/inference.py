@@ -33,7 +33,7 @@ from labeling import ingest
 from labeling.models import Category
 from training.ml import runtime
 from training.ml.errors import EngineError
-from training.models import ModelVersion
+from training.models import DatasetVersion, ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -215,8 +215,9 @@ def _studio_ids(model: ModelVersion, loaded: LoadedModel) -> list[int | None]:
     from training.datasets import dataset_version_coco
 
     try:
-        coco = dataset_version_coco(model.run.dataset_version)
-    except (OSError, ValueError):
+        version = DatasetVersion.objects.get(runs__model_version=model)
+        coco = dataset_version_coco(version)
+    except (DatasetVersion.DoesNotExist, OSError, ValueError):
         return [None] * len(loaded.class_names)
     by_coco_id = {c["id"]: c.get("studio_id") for c in coco.get("categories", [])}
     return [by_coco_id.get(coco_id) for coco_id in loaded.category_ids]

@@ -185,7 +185,7 @@ def _run(job: PrelabelJob) -> str:
     from training import inference
     from training.ml import runtime
 
-    model = ModelVersion.objects.select_related("run__dataset_version").get(pk=job.model_id)
+    model = ModelVersion.objects.defer("evaluation").get(pk=job.model_id)
     loaded = inference.model_loaded(model)
     thresholds = inference.thresholds_for(model, loaded, job.threshold)
     categories = inference.model_category_ids(model, loaded)

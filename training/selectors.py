@@ -67,7 +67,8 @@ def model_get_with_role(*, user, model_id: int) -> tuple[ModelVersion, str]:
     from django.http import Http404
 
     model = (
-        ModelVersion.objects.select_related("project", "run__dataset_version")
+        ModelVersion.objects.select_related("project")
+        .defer("evaluation")  # the review page's report: large, not needed to predict
         .filter(pk=model_id, project__memberships__user=user)
         .annotate(member_role=F("project__memberships__role"))
         .first()

@@ -39,6 +39,12 @@ Contract for the box editor
      whole save is refused (400, ``errors.suggestions``) and nothing changes. A 409
      conflict or a replayed ``request_id`` behave as for any save.
    - Suggestions neither accepted nor rejected stay pending.
+
+3. Undo in the editor, after the decision was saved: the save lists the ids in
+   ``"reopened_suggestions": [12]``; they become ``pending`` again before the save's own
+   decisions (so one save may reopen and decide an id again). Each must be an accepted or
+   rejected suggestion of this image, used once; an accepted one's box must not be kept
+   by the save (an undone accept deletes its box in the same save). Otherwise 400, as above.
 """
 
 from __future__ import annotations
@@ -105,6 +111,34 @@ def suggestions_check(
     if errors:
         raise ValidationError({"suggestions": errors[:20]})
     return {pk: _origin(found[pk]) for pk in accepted}
+
+
+def suggestions_reopen(*, image: Image, ids: list[int], kept_box_ids: set[int]) -> None:
+    """Set decided suggestions back to pending (an undo in the editor), inside the save's
+    transaction; ValidationError (nothing changed) when one cannot be reopened."""
+    if not ids:
+        return
+    errors = []
+    twice = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if twice:
+        errors.append(f"Suggestion {twice[0]} is reopened twice in this save.")
+    found = {
+        s.pk: s for s in Suggestion.objects.select_for_update().filter(pk__in=set(ids), image=image)
+    }
+    decided = {SuggestionStatus.ACCEPTED, SuggestionStatus.REJECTED}
+    for pk in dict.fromkeys(ids):
+        suggestion = found.get(pk)
+        if suggestion is None:
+            errors.append(f"Suggestion {pk} is not a suggestion of this image.")
+        elif suggestion.status not in decided:
+            errors.append(f"Suggestion {pk} is {suggestion.status}: only a decision reopens.")
+        elif suggestion.annotation_id is not None and suggestion.annotation_id in kept_box_ids:
+            errors.append(f"Suggestion {pk} is reopened but its box is kept.")
+    if errors:
+        raise ValidationError({"suggestions": errors[:20]})
+    Suggestion.objects.filter(pk__in=list(found)).update(
+        status=SuggestionStatus.PENDING, annotation=None, decided_by=None, decided_at=None
+    )
 
 
 def suggestions_accept(*, links: dict[int, int], user: AbstractBaseUser) -> None:

@@ -64,7 +64,8 @@ def test_model_page_shows_the_headline(reviewed_model, project_team):
     assert "parameters" in headline
     assert "fast preset" in headline and "42 s" in headline
     assert "4" * 12 in headline  # the dataset version
-    assert 'id="try-it-slot"' in html  # where the "Try it" page will be linked
+    project_id = reviewed_model.project_id
+    assert f'href="/projects/{project_id}/models/{reviewed_model.pk}/try/"' in html  # Try it
     data = page_data(response)
     assert data["can_train"] is False
     assert data["evaluation"]["per_image"]["images"]

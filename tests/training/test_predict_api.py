@@ -332,3 +332,40 @@ def test_very_large_pictures_are_shrunk_first(model_version, tiny_trained, viewe
     again = shrunk["results"][0]["detections"][0]
     for key in ("x_min", "y_min", "x_max", "y_max"):
         assert again[key] == pytest.approx(first[key], abs=4)
+
+
+def test_classes_map_to_the_categories_the_model_was_trained_on(
+    model_version, tiny_trained, project_team, viewer
+):
+    """A class renamed since training keeps its category (the dataset version records the
+    studio's category ids); a class without one falls back to the project's same name."""
+    import hashlib
+    import json
+
+    from training.models import DatasetVersion
+
+    project = project_team["project"]
+    renamed = Category.objects.create(project=project, name="Red cells")  # was "red"
+    blue = Category.objects.create(project=project, name="blue")
+    coco = {
+        "images": [],
+        "annotations": [],
+        "categories": [
+            {"id": 1, "name": "red", "studio_id": renamed.pk},
+            {"id": 2, "name": "blue"},
+        ],
+    }
+    payload = json.dumps(coco).encode()
+    name = default_storage.save("datasets/renamed.json", ContentFile(payload))
+    DatasetVersion.objects.filter(pk=model_version.run.dataset_version_id).update(
+        coco_file=name, content_hash=hashlib.sha256(payload).hexdigest()
+    )
+    response = predict(
+        viewer, model_version, image=upload(synthetic(tiny_trained).read_bytes()), threshold=0.0
+    )
+    mapping = {
+        d["class_name"]: d["category_id"] for d in response.json()["results"][0]["detections"]
+    }
+    assert mapping.get("red", renamed.pk) == renamed.pk
+    assert mapping.get("blue", blue.pk) == blue.pk
+    assert "red" in mapping

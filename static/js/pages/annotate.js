@@ -1,17 +1,20 @@
 // The box editor of one image, and of the images before and after it in the grid's order.
 // State: per image a Doc (boxes in original-image pixels, undo/redo) and a Saver
 // (autosave, localStorage, conflicts); one View (zoom and pan) and three canvases.
+// The model's pending suggestions of an image come with it and are decided in its Doc
+// (lib/editor/suggestions.js).
 // Switching image happens in place: the next image (pixels, boxes, neighbours) is
 // fetched ahead, so it shows at once; the URL follows with history.replaceState.
 import { api, pageData } from "../lib/api.js";
 import { boxFromServer, Doc, newKey } from "../lib/editor/doc.js";
-import { clipToImage, moved, sameGeometry } from "../lib/editor/geometry.js";
+import { boxAt, clipToImage, moved, sameGeometry } from "../lib/editor/geometry.js";
 import { listenToKeys } from "../lib/editor/keys.js";
 import * as panels from "../lib/editor/panels.js";
 import { Pointer } from "../lib/editor/pointer.js";
 import { Renderer } from "../lib/editor/render.js";
 import { ImageCache } from "../lib/editor/images.js";
 import { Sidebar } from "../lib/editor/sidebar.js";
+import { fetchSuggestions, Suggestions } from "../lib/editor/suggestions.js";
 import { readEntry, Saver, storageKey, storedEntries } from "../lib/editor/sync.js";
 import { View } from "../lib/editor/view.js";
 
@@ -55,7 +58,7 @@ const editor = {
   readOnly: !data.can.annotate,
   categories: data.categories,
   currentClass: data.categories.length ? data.categories[0].id : null,
-  selected: null, // key of the selected box
+  selected: null, // key of the selected box or suggestion
   lifted: null, // key of the box being dragged (drawn on the overlay)
   hidden: new Set(), // category ids whose boxes are hidden
   hideAll: false,
@@ -64,10 +67,20 @@ const editor = {
   isVisible: (box) => !editor.hideAll && !editor.hidden.has(box.c),
   selectedBox: () =>
     (editor.doc && editor.selected !== null ? editor.doc.find(editor.selected) : null),
+  selectedItem: () => editor.selectedBox() || suggestions.selected(),
+  // The smallest box or pending suggestion under the point (a box on a tie).
+  hitAt(point) {
+    const box = boxAt(editor.doc.boxes, point, editor.isVisible);
+    const suggestion = boxAt(editor.doc.pending(), point, editor.isVisible);
+    if (suggestion && (!box || suggestion.w * suggestion.h < box.w * box.h)) return suggestion;
+    return box;
+  },
+  acceptSuggestion: (item, changes) => suggestions.accept(item, changes, { select: "box" }),
   focusStage: () => stage.focus({ preventScroll: true }),
   select(key) {
     editor.selected = key;
     boxList.select(key);
+    suggestions.render();
     editor.redraw({ overlay: true });
   },
   lift(key) {
@@ -106,6 +119,15 @@ const sidebar = new Sidebar({
     classes = categoryById();
     renderClassList();
   },
+  nameOf: (id) => nameOf(id),
+});
+const suggestions = new Suggestions({
+  data,
+  editor,
+  afterEdit: () => afterEdit(),
+  afterReplace: () => afterReplace(),
+  nameOf: (id) => nameOf(id),
+  colorOf: (id) => colorOf(id),
 });
 
 // --- Drawing ----------------------------------------------------------------------------
@@ -140,11 +162,15 @@ function draw() {
   if (dirty.image) renderer.drawImage(editor.image);
   if (dirty.boxes && editor.doc) {
     renderer.drawBoxes(editor.doc.boxes, {
-      colorOf, labelOf: nameOf, isVisible: editor.isVisible, skip: editor.lifted,
+      colorOf,
+      labelOf: nameOf,
+      isVisible: editor.isVisible,
+      skip: editor.lifted,
+      suggestions: editor.doc.pending(),
     });
   }
   if (dirty.overlay) {
-    const selected = editor.selectedBox();
+    const selected = editor.selectedItem();
     renderer.drawOverlay({
       ...pointer.overlay(),
       selected: selected && editor.isVisible(selected) ? selected : null,
@@ -176,10 +202,10 @@ function updateZoom() {
 
 // --- Images: fetch ahead, open in place -------------------------------------------------
 
-function sessionFor(imageId, meta, state) {
+function sessionFor(imageId, meta, state, pending = null) {
   let session = sessions.get(imageId);
   if (session) return session;
-  const doc = new Doc(meta, state);
+  const doc = new Doc(meta, state, pending || []);
   const saver = new Saver({
     doc,
     url: fill(data.api.annotations, imageId),
@@ -190,6 +216,7 @@ function sessionFor(imageId, meta, state) {
       else editor.message(`Someone else saved image ${imageId} meanwhile: open it to choose.`);
     },
     onSaved: (s) => s === editor.saver && (updateToolbar(), scheduleLists()),
+    onStale: () => suggestions.reconcile(session),
   });
   session = { doc, saver };
   sessions.set(imageId, session);
@@ -198,14 +225,18 @@ function sessionFor(imageId, meta, state) {
   return session;
 }
 
-async function open(imageId, { meta = null, state = null, neighbours = null } = {}) {
+async function open(imageId, options = {}) {
+  const { meta = null, state = null, neighbours = null, pending = null } = options;
   const token = ++openToken;
-  const entry = cache.get(imageId, { meta, state, neighbours });
+  const entry = cache.get(imageId, { meta, state, neighbours, suggestions: pending });
   let pixels;
   let serverState;
   let imageMeta;
+  let listed;
   try {
-    [imageMeta, serverState, pixels] = await Promise.all([entry.meta, entry.state, entry.image]);
+    [imageMeta, serverState, pixels, listed] = await Promise.all([
+      entry.meta, entry.state, entry.image, entry.suggestions,
+    ]);
   } catch (error) {
     editor.message(`Could not open image ${imageId}: ${error.message}`);
     return false;
@@ -213,8 +244,9 @@ async function open(imageId, { meta = null, state = null, neighbours = null } = 
   if (token !== openToken) return false; // another image was asked for meanwhile
   performance.mark("editor:image-loaded");
   const visited = sessions.has(imageId);
-  const session = sessionFor(imageId, imageMeta, serverState);
+  const session = sessionFor(imageId, imageMeta, serverState, listed);
   if (visited) adopt(session, serverState);
+  if (visited && listed) session.doc.setSuggestions(listed);
   session.doc.meta = imageMeta;
   Object.assign(editor, { doc: session.doc, saver: session.saver, entry, image: pixels });
   editor.selected = null;
@@ -257,10 +289,19 @@ function adopt(session, state) {
   if (session.doc === editor.doc) afterReplace();
 }
 
-// Boxes fetched ahead may be old: ask again.
+// Boxes and suggestions fetched ahead may be old: ask again.
 async function refresh(session) {
+  const doc = session.doc;
   try {
-    adopt(session, await api(fill(data.api.annotations, session.doc.imageId)));
+    const [state, pending] = await Promise.all([
+      api(fill(data.api.annotations, doc.imageId)),
+      fetchSuggestions(data, doc.imageId),
+    ]);
+    adopt(session, state);
+    if (pending) {
+      doc.setSuggestions(pending);
+      if (doc === editor.doc) afterReplace();
+    }
   } catch {
     /* offline: the version check on the next save still protects both sides */
   }
@@ -320,13 +361,17 @@ function afterEdit() {
 }
 
 function afterReplace() {
-  if (editor.selected !== null && !editor.doc.find(editor.selected)) editor.selected = null;
+  if (editor.selected !== null && !editor.selectedItem()) editor.selected = null;
   requestRedraw({ boxes: true, overlay: true });
   updateToolbar();
   scheduleLists();
 }
 
 function deleteSelected() {
+  if (suggestions.selected()) {
+    suggestions.rejectSelected();
+    return;
+  }
   const box = editor.selectedBox();
   if (!box) return;
   editor.commit(editor.doc.boxes.filter((b) => b.k !== box.k));
@@ -336,6 +381,8 @@ function deleteSelected() {
 function pickClass(id) {
   if (!classes.has(id)) return;
   editor.currentClass = id;
+  const suggestion = suggestions.selected();
+  if (suggestion && !editor.readOnly) suggestions.accept(suggestion, { c: id }, { select: "box" });
   const box = editor.selectedBox();
   if (box && box.c !== id && !editor.readOnly) {
     editor.commit(editor.doc.boxes.map((b) => (b.k === box.k ? { ...b, c: id } : b)));
@@ -351,7 +398,7 @@ function undo(redo = false) {
 }
 
 function copy() {
-  const box = editor.selectedBox();
+  const box = editor.selectedItem();
   const boxes = box ? [box] : editor.doc.boxes.filter(editor.isVisible);
   clipboard = boxes.map(({ c, x, y, w, h }) => ({ c, x, y, w, h }));
   editor.message(`Copied ${clipboard.length} box(es).`);
@@ -449,6 +496,7 @@ function scheduleLists() {
     listsScheduled = false;
     renderClassList();
     renderBoxList();
+    suggestions.render();
     if (sidebar.historyOpen()) sidebar.loadHistory(false);
   }, 0));
 }
@@ -507,11 +555,16 @@ const ACTIONS = {
   h: () => { editor.hideAll = !editor.hideAll; afterReplace(); },
   n: toggleNoObjects,
   p: repeatPrevious,
+  enter: () => suggestions.acceptSelected(),
+  "shift+a": () => suggestions.acceptSelected(),
+  "shift+enter": () => suggestions.acceptAll(),
+  "shift+x": () => suggestions.rejectSelected(),
   "?": () => { $("help").hidden = !$("help").hidden; },
   escape: () => { if (!pointer.cancel()) editor.select(null); },
 };
 const EDITING = new Set([
   "delete", "backspace", "ctrl+z", "ctrl+shift+z", "ctrl+y", "ctrl+v", "n", "p",
+  "enter", "shift+a", "shift+enter", "shift+x",
 ]);
 
 // --- Wiring ---------------------------------------------------------------------------------
@@ -575,7 +628,7 @@ async function syncKeptEdits(currentId) {
     if (imageId === currentId || sessions.has(imageId)) continue;
     try {
       const state = await api(fill(data.api.annotations, imageId));
-      sessionFor(imageId, { id: imageId }, state);
+      sessionFor(imageId, { id: imageId }, state, null);
     } catch {
       /* deleted image or offline: the entry waits for the next visit */
     }
@@ -592,11 +645,20 @@ function hook() {
       status: doc.server.status,
       noObjects: doc.noObjects,
       boxes: doc.boxes.map((b) => ({
-        id: doc.boxId(b) ?? null, category_id: b.c, bbox: [b.x, b.y, b.w, b.h],
+        id: doc.boxId(b) ?? null,
+        category_id: b.c,
+        bbox: [b.x, b.y, b.w, b.h],
+        suggestion_id: b.s ?? null,
       })),
       selected: editor.selected === null
         ? null
         : doc.boxes.findIndex((b) => b.k === editor.selected),
+      // pending model suggestions (as listed, highest score first) and decisions
+      suggestions: doc.pending().map((s) => ({
+        id: s.sid, category_id: s.c, bbox: [s.x, s.y, s.w, s.h], score: s.score,
+      })),
+      decided: { ...doc.decided },
+      selectedSuggestion: suggestions.selected()?.sid ?? null,
       currentClass: editor.currentClass,
       save: editor.saver.status,
       busy: editor.saver.busy,
@@ -621,7 +683,12 @@ function start() {
   const rect = stage.getBoundingClientRect();
   renderer.resize(rect.width, rect.height);
   view.setStage(rect.width, rect.height);
-  const first = { meta: data.image, state: data.state, neighbours: data.neighbours };
+  const first = {
+    meta: data.image,
+    state: data.state,
+    neighbours: data.neighbours,
+    pending: data.suggestions,
+  };
   const ready = open(data.image.id, first);
   keptEdits = ready.then(() => syncKeptEdits(data.image.id));
   window.__editor = { ...hook(), ready };

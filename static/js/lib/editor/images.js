@@ -1,5 +1,6 @@
 // Images fetched ahead: for each image id, promises of its record, decoded pixels,
-// boxes and neighbours, so that opening a prefetched image costs no round trip.
+// boxes, pending model suggestions and neighbours, so that opening a prefetched image
+// costs no round trip.
 import { api } from "../api.js";
 
 const fill = (template, id) => template.replace("{id}", String(id));
@@ -17,7 +18,8 @@ async function loadPixels(url) {
 }
 
 export class ImageCache {
-  // urls: {image, annotations, neighbours} templates with "{id}"; query: the grid filters.
+  // urls: {image, annotations, suggestions, neighbours} templates with "{id}"; query: the
+  // grid filters.
   constructor(urls, query, limit = 8) {
     this.urls = urls;
     this.query = query;
@@ -26,7 +28,7 @@ export class ImageCache {
   }
 
   // The entry of an image, its fetches started once; known parts may be passed in.
-  get(id, { meta = null, state = null, neighbours = null } = {}) {
+  get(id, { meta = null, state = null, neighbours = null, suggestions = null } = {}) {
     let entry = this.entries.get(id);
     if (!entry) {
       const record = meta ? Promise.resolve(meta) : api(fill(this.urls.image, id));
@@ -36,13 +38,18 @@ export class ImageCache {
         meta: record,
         image: record.then((m) => loadPixels(m.file_url)),
         state: state ? Promise.resolve(state) : api(fill(this.urls.annotations, id)),
+        // null when they could not be read (offline): the image opens without them
+        suggestions: suggestions
+          ? Promise.resolve(suggestions)
+          : api(fill(this.urls.suggestions, id)).then((r) => r.suggestions, () => null),
         neighbours: neighbours ? Promise.resolve(neighbours) : api(near),
         fetchedAt: state ? 0 : performance.now(),
       };
       const forget = () => this.entries.get(id) === entry && this.entries.delete(id);
       entry.state.catch(forget); // offline: fetched again next time
       entry.neighbours.catch(forget);
-      Promise.all([entry.image, entry.state]).then(() => { entry.ready = true; }, () => {});
+      const parts = [entry.image, entry.state, entry.suggestions];
+      Promise.all(parts).then(() => { entry.ready = true; }, () => {});
     }
     this.entries.delete(id);
     this.entries.set(id, entry);

@@ -1,7 +1,7 @@
 // The editor's side panels (classes, boxes, review, history) and its overlays, as DOM.
 import { SHORTCUTS } from "./keys.js";
 
-const el = (tag, props = {}, ...children) => {
+export const el = (tag, props = {}, ...children) => {
   const node = document.createElement(tag);
   Object.assign(node, props);
   node.append(...children);
@@ -128,7 +128,18 @@ export function renderReview(facts, server) {
   );
 }
 
-export function renderHistory(list, changes, { append, canRevert }) {
+// Boxes of a change made from model suggestions: "RBC from model v2, score 0.83".
+function origins(change, nameOf) {
+  return (change.after || [])
+    .filter((box) => box.origin)
+    .map((box) => {
+      const { model_version: version, score } = box.origin;
+      const text = `${nameOf(box.category_id)} from model v${version}, score ${score.toFixed(2)}`;
+      return el("li", { className: "history-origin" }, text);
+    });
+}
+
+export function renderHistory(list, changes, { append, canRevert, nameOf }) {
   const rows = changes.map((change) => {
     const boxes = change.no_objects ? "no objects" : `${change.after.length} box(es)`;
     const what = change.kind === "revert" ? "revert" : "save";
@@ -139,6 +150,11 @@ export function renderHistory(list, changes, { append, canRevert }) {
       ` ${what} by ${change.user || "—"}, ${when(change.created_at)}: ${boxes} `,
     );
     row.dataset.change = change.id;
+    const accepted = origins(change, nameOf);
+    if (accepted.length) {
+      row.append(el("span", { className: "muted" }, `accepted ${accepted.length} suggestion(s):`));
+      row.append(el("ul", { className: "history-origins" }, ...accepted));
+    }
     if (canRevert) {
       const props = { type: "button", className: "link history-revert" };
       const button = el("button", props, "revert to this");

@@ -1,8 +1,9 @@
 // Mouse and pen on the stage: draw, select, move, resize, pan and wheel zoom.
 // `editor` (pages/annotate.js) owns the state; this only turns pointer events into edits.
+// A model suggestion (dashed) is selected like a box; moving or resizing it accepts it
+// with the new geometry ("adjust then accept").
 import {
   bigEnough,
-  boxAt,
   CURSORS,
   handleAt,
   moved,
@@ -56,13 +57,13 @@ export class Pointer {
     if (event.button !== 0) return;
     const view = editor.view;
     const at = view.toImage(screen.x, screen.y);
-    const selected = editor.selectedBox();
+    const selected = editor.selectedItem();
     const handle = selected && !editor.readOnly ? handleAt(selected, at, view) : null;
     if (handle) {
       this.drag = { mode: "resize", handle, box: selected, live: selected, start: screen };
     } else {
       const forceDraw = event.shiftKey && !editor.readOnly;
-      const hit = forceDraw ? null : boxAt(doc.boxes, at, editor.isVisible);
+      const hit = forceDraw ? null : editor.hitAt(at);
       if (hit) {
         editor.select(hit.k);
         if (editor.readOnly) return;
@@ -138,7 +139,12 @@ export class Pointer {
       }
     } else if (travelled && !sameGeometry(drag.live, drag.box)) {
       const live = drag.live;
-      editor.commit(doc.boxes.map((b) => (b.k === live.k ? live : b)));
+      if (drag.box.sid !== undefined) {
+        const { x, y, w, h } = live;
+        editor.acceptSuggestion(drag.box, { x, y, w, h });
+      } else {
+        editor.commit(doc.boxes.map((b) => (b.k === live.k ? live : b)));
+      }
     }
     editor.lift(null);
     editor.redraw({ boxes: true, overlay: true });
@@ -167,10 +173,10 @@ export class Pointer {
       cursor = "grab";
     } else if (editor.doc) {
       const at = editor.view.toImage(screen.x, screen.y);
-      const selected = editor.selectedBox();
+      const selected = editor.selectedItem();
       const handle = selected && !editor.readOnly ? handleAt(selected, at, editor.view) : null;
       if (handle) cursor = CURSORS[handle];
-      else if (boxAt(editor.doc.boxes, at, editor.isVisible)) {
+      else if (editor.hitAt(at)) {
         cursor = editor.readOnly ? "pointer" : "move";
       }
     }

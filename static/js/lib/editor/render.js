@@ -1,11 +1,15 @@
 // Drawing on three stacked canvases, so that each frame redraws only what changed:
 //   image   - the picture (on zoom and pan),
-//   boxes   - every box but the one being dragged (on edits, zoom and pan),
+//   boxes   - every box but the one being dragged (on edits, zoom and pan), and the
+//             model's pending suggestions, dashed, labelled with their score,
 //   overlay - the selection and its handles, the dragged or drawn box, the crosshair
 //             (on every pointer move: O(1) whatever the number of boxes).
 import { handlePoints, HANDLES } from "./geometry.js";
 
 const LABELS_UP_TO = 100; // boxes: above that, class names only on the selected box
+
+// "RBC 0.83": a suggestion's class and score.
+export const suggestionLabel = (s, labelOf) => `${labelOf(s.c)} ${s.score.toFixed(2)}`;
 
 export class Renderer {
   constructor(canvases, view) {
@@ -40,8 +44,9 @@ export class Renderer {
     ctx.drawImage(image, ox, oy, imageWidth * scale, imageHeight * scale);
   }
 
-  // boxes: the image's boxes; skip: key of a box drawn on the overlay instead.
-  drawBoxes(boxes, { colorOf, isVisible, labelOf, skip = null }) {
+  // boxes: the image's boxes; skip: key of a box drawn on the overlay instead;
+  // suggestions: the pending ones (box-like, with `score`), drawn dashed.
+  drawBoxes(boxes, { colorOf, isVisible, labelOf, skip = null, suggestions = [] }) {
     const ctx = this._begin("boxes");
     const { scale, ox, oy } = this.view;
     const groups = new Map();
@@ -65,6 +70,26 @@ export class Renderer {
       for (const group of groups.values()) {
         for (const box of group) this._label(ctx, box, labelOf(box.c), colorOf(box.c));
       }
+    }
+    this._suggestions(ctx, suggestions, { colorOf, isVisible, labelOf, skip });
+  }
+
+  _suggestions(ctx, suggestions, { colorOf, isVisible, labelOf, skip }) {
+    const { scale, ox, oy } = this.view;
+    const shown = suggestions.filter((s) => s.k !== skip && isVisible(s));
+    if (!shown.length) return;
+    ctx.lineWidth = 2;
+    ctx.setLineDash([6, 4]);
+    for (const s of shown) {
+      ctx.strokeStyle = colorOf(s.c);
+      ctx.strokeRect(s.x * scale + ox, s.y * scale + oy, s.w * scale, s.h * scale);
+    }
+    ctx.setLineDash([]);
+    if (shown.length <= LABELS_UP_TO) {
+      ctx.font = "12px system-ui, sans-serif";
+      ctx.globalAlpha = 0.8;
+      for (const s of shown) this._label(ctx, s, suggestionLabel(s, labelOf), colorOf(s.c));
+      ctx.globalAlpha = 1;
     }
   }
 
@@ -107,16 +132,20 @@ export class Renderer {
     if (!box) return;
     const color = state.colorOf(box.c);
     const rect = toRect(box);
+    const suggestion = box.sid !== undefined; // a model suggestion: stays dashed
     ctx.fillStyle = `${color}44`;
     ctx.fillRect(...rect);
     ctx.lineWidth = 3;
     ctx.strokeStyle = color;
+    if (suggestion) ctx.setLineDash([6, 4]);
     ctx.strokeRect(...rect);
     ctx.lineWidth = 1;
     ctx.strokeStyle = "#fff";
     ctx.strokeRect(rect[0] - 2, rect[1] - 2, rect[2] + 4, rect[3] + 4);
+    ctx.setLineDash([]);
     ctx.font = "12px system-ui, sans-serif";
-    this._label(ctx, box, state.labelOf(box.c), color);
+    const text = suggestion ? suggestionLabel(box, state.labelOf) : state.labelOf(box.c);
+    this._label(ctx, box, text, color);
     if (!state.showHandles) return;
     const points = handlePoints(box);
     ctx.fillStyle = "#fff";

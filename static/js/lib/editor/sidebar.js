@@ -1,7 +1,7 @@
 // The side panel's server actions: history and revert, review, class keys, and the
 // conflict dialog. `page` is the editor page's context (pages/annotate.js):
 // {data, editor, sessionOf(doc), afterReplace(), updateToolbar(), refresh(session),
-//  setCategories(list)}.
+//  setCategories(list), nameOf(id)}.
 import { api } from "../api.js";
 import * as panels from "./panels.js";
 import { requestId } from "./sync.js";
@@ -46,6 +46,7 @@ export class Sidebar {
       panels.renderHistory($("history-list"), page.results, {
         append,
         canRevert: !editor.readOnly,
+        nameOf: this.page.nameOf,
       });
       this.historyNext = page.next;
       $("history-more").hidden = !page.next;
@@ -123,8 +124,11 @@ export class Sidebar {
 
   resolveConflict(choice) {
     $("conflict").hidden = true;
-    this.page.editor.saver.resolve(choice);
+    const { editor } = this.page;
+    const session = this.page.sessionOf(editor.doc);
+    editor.saver.resolve(choice);
     this.page.afterReplace();
+    if (choice === "theirs") this.page.refresh(session); // their decisions of suggestions
   }
 
   openKeysForm() {

@@ -8,6 +8,10 @@
 // - No answer or 5xx: "offline", retried with back-off, at once when the browser is
 //   online again or the user saves (Ctrl+S). A reload finds the entry and resumes.
 // - 409: the server's state goes to onConflict; nothing is sent until resolve().
+// - Model suggestions decided here travel in the same save (suggestion_id on an accepted
+//   box, rejected_suggestions, reopened_suggestions for an undone decision: Doc.body()).
+//   A 400 on them (someone else decided one, a newer pre-label job replaced it) goes to
+//   onStale, which drops the stale decisions; the save is then tried again.
 import { csrfToken } from "../api.js";
 import { boxesFromStored, boxesToStored } from "./doc.js";
 
@@ -39,6 +43,21 @@ export function readEntry(key) {
   }
 }
 
+// The PUT body of a stored request.
+function requestBody(sent) {
+  const body = {
+    base_version: sent.base_version,
+    request_id: sent.request_id,
+    boxes: sent.boxes,
+    no_objects: sent.no_objects,
+  };
+  if (sent.rejected_suggestions) body.rejected_suggestions = sent.rejected_suggestions;
+  if (sent.reopened_suggestions) body.reopened_suggestions = sent.reopened_suggestions;
+  return JSON.stringify(body);
+}
+
+const STALE_RETRIES = 2; // refused suggestion decisions dropped and the save sent again
+
 export function requestId() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -46,9 +65,11 @@ export function requestId() {
 
 export class Saver {
   // doc: a Doc; url: its annotations URL; onStatus(saver), onConflict(saver, current),
-  // onSaved(saver, result) are called as things happen.
-  constructor({ doc, url, key, onStatus, onConflict, onSaved, debounceMs = 400 }) {
-    Object.assign(this, { doc, url, key, onStatus, onConflict, onSaved, debounceMs });
+  // onSaved(saver, result) are called as things happen; onStale(saver) (a promise) when
+  // the server refused suggestion decisions as no longer possible.
+  constructor({ doc, url, key, onStatus, onConflict, onSaved, onStale, debounceMs = 400 }) {
+    Object.assign(this, { doc, url, key, onStatus, onConflict, onSaved, onStale, debounceMs });
+    this.staleTries = 0;
     this.savedSeq = doc.seq;
     this.pending = null; // {request_id, base_version, boxes, no_objects, keys, seq}
     this.inflight = false;
@@ -74,6 +95,7 @@ export class Saver {
     doc.boxes = boxesFromStored(entry.boxes);
     doc.noObjects = Boolean(entry.no_objects);
     doc.idByKey = new Map(entry.ids || []);
+    doc.suggestionsFromStored(entry.suggestions);
     doc.seq += 1;
     this.pending = entry.pending ? { ...entry.pending, seq: -1 } : null;
     if (!this.pending && entry.base_version !== doc.version) {
@@ -167,12 +189,7 @@ export class Saver {
           "Content-Type": "application/json",
           "X-CSRFToken": csrfToken(),
         },
-        body: JSON.stringify({
-          base_version: sent.base_version,
-          request_id: sent.request_id,
-          boxes: sent.boxes,
-          no_objects: sent.no_objects,
-        }),
+        body: requestBody(sent),
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
       data = await response.json().catch(() => null);
@@ -184,7 +201,9 @@ export class Saver {
     this.inflight = false;
     if (response.ok && data) {
       this.backoff = 1000;
+      this.staleTries = 0;
       doc.learnIds(sent.keys, data.boxes);
+      doc.learnDecisions(sent);
       doc.setServer(data);
       this.savedSeq = Math.max(this.savedSeq, sent.seq);
       this.pending = null;
@@ -201,6 +220,17 @@ export class Saver {
       this.pending = null;
       this._persist();
       this._conflict(data.current);
+    } else if (this._stale(response, data)) {
+      this.pending = null;
+      this.staleTries += 1;
+      this._setStatus("saving");
+      try {
+        await this.onStale(this);
+      } catch {
+        /* offline: the next try finds out */
+      }
+      this._persist();
+      this.run();
     } else if (response.status >= 500 || [408, 429].includes(response.status)) {
       this._offline();
     } else {
@@ -210,6 +240,11 @@ export class Saver {
       this._persist();
       this._setStatus("error");
     }
+  }
+
+  _stale(response, data) {
+    const refused = response.status === 400 && data && data.errors && data.errors.suggestions;
+    return Boolean(refused && this.onStale && this.staleTries < STALE_RETRIES);
   }
 
   _conflict(current) {
@@ -240,12 +275,7 @@ export class Saver {
       };
       this._persist();
     }
-    const body = JSON.stringify({
-      base_version: this.pending.base_version,
-      request_id: this.pending.request_id,
-      boxes: this.pending.boxes,
-      no_objects: this.pending.no_objects,
-    });
+    const body = requestBody(this.pending);
     if (body.length > 60_000) return; // keepalive bodies are limited: the next visit sends it
     fetch(this.url, {
       method: "PUT",
@@ -269,6 +299,7 @@ export class Saver {
         no_objects: doc.noObjects,
         pending: this.pending,
         ids: [...doc.idByKey],
+        suggestions: doc.suggestionsToStored(),
         at: Date.now(),
       };
       localStorage.setItem(this.key, JSON.stringify(entry));
