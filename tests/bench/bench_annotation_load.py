@@ -21,18 +21,19 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
-import secrets
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 
-from _django import REPO_ROOT, database_url, machine_note, scratch_django
+from _django import (
+    free_port,
+    machine_note,
+    percentile,
+    scratch_django,
+    server_start,
+    server_stop,
+)
 
 TARGET_P95_MS = 50.0
 BOXES = 20
@@ -69,55 +70,6 @@ def _data(annotators: int):
         )
         team.append((Token.objects.create(user=user).key, image.pk))
     return project.pk, [c.pk for c in classes], team
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _start_server(port: int, workers: int, threads: int, data_dir: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "STUDIO_DATA_DIR": data_dir,
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0",
-        "SECURE_HSTS_SECONDS": "0",
-        "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    command = [sys.executable, "-m", "gunicorn", "studio.wsgi", "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", str(workers), "--threads", str(threads), "--log-level", "warning"]
-    server = subprocess.Popen(command, cwd=REPO_ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return server
-        except OSError:
-            pass
-        if server.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {server.returncode}")
-        time.sleep(0.3)
-    _stop(server)
-    raise SystemExit("gunicorn did not answer /healthz within 60 s")
-
-
-def _stop(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 class Annotator(threading.Thread):
@@ -174,11 +126,6 @@ class Annotator(threading.Thread):
             time.sleep(self.args.think_ms / 1000 * self.rng.uniform(0.5, 1.5))
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--annotators", type=int, default=20)
@@ -196,8 +143,8 @@ def main() -> int:
         project_id, classes, team = _data(args.annotators)
         connection.close()  # the server's processes write; this one only watches
         (scratch / "static").mkdir(exist_ok=True)  # STATIC_ROOT (nothing to serve here)
-        port = _free_port()
-        server = _start_server(port, args.workers, args.threads, str(scratch))
+        port = free_port()
+        server = server_start(port, args.workers, args.threads, str(scratch))
         try:
             start = threading.Event()
             stop_at = time.monotonic() + args.max_seconds
@@ -213,13 +160,13 @@ def main() -> int:
                 annotator.join()
             wall = time.perf_counter() - began
         finally:
-            _stop(server)
+            server_stop(server)
         latencies = [ms for a in annotators for ms in a.latencies]
         errors = [e for a in annotators for e in a.errors]
         if not latencies:
             print(f"no save succeeded; errors: {errors[:10]}")
             return 1
-        p50, p95, p99 = (_percentile(latencies, q) for q in (0.5, 0.95, 0.99))
+        p50, p95, p99 = (percentile(latencies, q) for q in (0.5, 0.95, 0.99))
         print(
             f"{len(latencies)} saves of {BOXES} boxes by {args.annotators} annotators in "
             f"{wall:.1f} s ({len(latencies) / wall:.0f} saves/s; think time {args.think_ms:.0f} "

@@ -29,11 +29,7 @@ import argparse
 import http.client
 import json
 import os
-import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,74 +37,18 @@ import time
 import uuid
 from pathlib import Path
 
-from _django import DATASETS, REPO_ROOT, machine_note, scratch_django
+from _django import (
+    DATASETS,
+    REPO_ROOT,
+    free_port,
+    machine_note,
+    percentile,
+    scratch_django,
+    server_start,
+    server_stop,
+)
 
 BCCD = DATASETS / "bccd-voc" / "BCCD"
-
-
-def _database_url() -> str:
-    from django.db import connection
-
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
-    return f"postgres://{db.get('USER') or ''}{password}@{host}:{port}/{db['NAME']}"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _start_server(port: int, workers: int, threads: int, data_dir: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "STUDIO_DATA_DIR": data_dir,
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0",
-        "SECURE_HSTS_SECONDS": "0",
-        "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    command = [sys.executable, "-m", "gunicorn", "studio.wsgi", "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", str(workers), "--threads", str(threads), "--log-level", "warning"]
-    server = subprocess.Popen(command, cwd=REPO_ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            probe.request("GET", "/healthz")
-            if probe.getresponse().status == 200:
-                return server
-        except OSError:
-            pass
-        if server.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {server.returncode}")
-        time.sleep(0.3)
-    _stop(server)
-    raise SystemExit("gunicorn did not answer /healthz within 60 s")
-
-
-def _stop(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def train_fast_model(out: Path) -> Path:
@@ -224,8 +164,8 @@ def main() -> int:
         connection.close()
         (scratch / "static").mkdir(exist_ok=True)
         os.environ["STUDIO_INFERENCE_THREADS"] = os.environ.get("STUDIO_INFERENCE_THREADS", "1")
-        port = _free_port()
-        server = _start_server(port, args.workers, args.threads, str(scratch))
+        port = free_port()
+        server = server_start(port, args.workers, args.threads, str(scratch))
         try:
             warm = [Client(port, model_id, token, bodies) for _ in range(args.workers * 2)]
             for i in range(5):  # every worker process loads its session
@@ -250,7 +190,7 @@ def main() -> int:
             [t.join() for t in threads]
             wall = time.perf_counter() - began
         finally:
-            _stop(server)
+            server_stop(server)
         errors = single.errors + [e for c in clients + warm for e in c.errors]
         if errors or not single.samples:
             print(f"errors: {errors[:5]}")
@@ -265,7 +205,7 @@ def main() -> int:
             f"JPEG, gunicorn {args.workers} workers x {args.threads} threads, "
             f"STUDIO_INFERENCE_THREADS={os.environ['STUDIO_INFERENCE_THREADS']}\n"
             f"single client ({len(trips)} requests): round trip p50 "
-            f"{_percentile(trips, 0.5):.1f} ms, p95 {_percentile(trips, 0.95):.1f} ms "
+            f"{percentile(trips, 0.5):.1f} ms, p95 {percentile(trips, 0.95):.1f} ms "
             f"(mean {trip:.1f} ms)\n"
             f"  shares of the mean round trip: decode {mean['decode']:.1f} ms "
             f"({mean['decode'] / trip:.0%}), inference {mean['inference']:.1f} ms "
@@ -273,8 +213,8 @@ def main() -> int:
             f"({mean['postprocess'] / trip:.0%}), the rest (HTTP, parsing, auth, queries, "
             f"JSON) {rest:.1f} ms ({rest / trip:.0%})\n"
             f"{args.clients} concurrent clients for {wall:.0f} s: {len(loaded) / wall:.1f} "
-            f"requests/s, round trip p50 {_percentile(loaded, 0.5):.1f} ms, p95 "
-            f"{_percentile(loaded, 0.95):.1f} ms\n"
+            f"requests/s, round trip p50 {percentile(loaded, 0.5):.1f} ms, p95 "
+            f"{percentile(loaded, 0.95):.1f} ms\n"
             f"-- {machine_note()}"
         )
         return 0
