@@ -55,6 +55,13 @@ def open_editor(page, image: Image, query: str = "") -> None:
     wait_ready(page)
 
 
+def open_as(page, server_url: str, user, image: Image) -> None:
+    """The editor of ``image`` in ``page`` (at the tests' viewport), signed in as ``user``."""
+    page.set_viewport_size(VIEWPORT)
+    sign_in(page.context, server_url, user)
+    open_editor(page, image)
+
+
 def wait_ready(page) -> None:
     page.wait_for_function("window.__editor !== undefined")
     page.evaluate("window.__editor.ready")

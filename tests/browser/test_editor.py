@@ -17,7 +17,7 @@ from tests.browser.editor_pages import (
     idle,
     make_classes,
     make_images,
-    open_editor,
+    open_as,
     screen,
     sign_in,
     state,
@@ -111,9 +111,7 @@ def test_delete_tiny_boxes_clamping_copy_paste_hide_and_help(page, studio_server
     project = project_team["project"]
     rbc, wbc = make_classes(project)
     image, _ = make_images(project, 2)
-    page.set_viewport_size(VIEWPORT)
-    sign_in(page.context, studio_server.url, project_team["users"]["annotator"])
-    open_editor(page, image)
+    open_as(page, studio_server.url, project_team["users"]["annotator"], image)
 
     drag(page, (10, 10), (13, 11), steps=2)  # under 2x2 image pixels: not kept
     assert state(page)["boxes"] == []
@@ -201,9 +199,7 @@ def test_class_keys_change_with_a_conflict_check(page, studio_server, project_te
     project = project_team["project"]
     rbc, wbc = make_classes(project)
     [image] = make_images(project, 1)
-    page.set_viewport_size(VIEWPORT)
-    sign_in(page.context, studio_server.url, project_team["users"]["annotator"])
-    open_editor(page, image)
+    open_as(page, studio_server.url, project_team["users"]["annotator"], image)
 
     page.click("#keys-edit")
     rbc_key = page.get_by_label("Key of RBC")
@@ -232,9 +228,7 @@ def test_zoom_and_pan_keep_boxes_in_image_pixels(page, studio_server, project_te
     project = project_team["project"]
     make_classes(project)
     [image] = make_images(project, 1)
-    page.set_viewport_size(VIEWPORT)
-    sign_in(page.context, studio_server.url, project_team["users"]["annotator"])
-    open_editor(page, image)
+    open_as(page, studio_server.url, project_team["users"]["annotator"], image)
 
     x, y = screen(page, 400, 300)
     page.mouse.move(x, y)

@@ -8,14 +8,12 @@ import pytest
 from labeling.annotations import annotations_save
 from labeling.models import Image
 from tests.browser.editor_pages import (
-    VIEWPORT,
     db_rects,
     drag,
     idle,
     make_classes,
     make_images,
-    open_editor,
-    sign_in,
+    open_as,
     state,
 )
 
@@ -30,9 +28,7 @@ def test_mark_as_no_objects(page, studio_server, project_team):
     project = project_team["project"]
     make_classes(project)
     [image] = make_images(project, 1)
-    page.set_viewport_size(VIEWPORT)
-    sign_in(page.context, studio_server.url, project_team["users"]["annotator"])
-    open_editor(page, image)
+    open_as(page, studio_server.url, project_team["users"]["annotator"], image)
     assert _status(page) == "unlabeled"
 
     page.keyboard.press("n")
@@ -68,9 +64,7 @@ def test_owner_reviews_and_reverts_from_the_history(page, studio_server, project
     moved = {"category_id": rbc.pk, "bbox": [100, 100, 50, 50]}
     annotations_save(image=first, user=annotator, base_version=0, boxes=[box])
     annotations_save(image=first, user=annotator, base_version=1, boxes=[box, moved])
-    page.set_viewport_size(VIEWPORT)
-    sign_in(page.context, studio_server.url, project_team["users"]["owner"])
-    open_editor(page, first)
+    open_as(page, studio_server.url, project_team["users"]["owner"], first)
     assert "annotator" in page.locator("#review-facts").inner_text()  # who labeled it
 
     page.click("#review-accept")
@@ -114,11 +108,9 @@ def test_viewer_gets_a_read_only_editor(page, studio_server, project_team):
     owner = project_team["users"]["owner"]
     box = {"category_id": rbc.pk, "bbox": [10, 10, 50, 50]}
     annotations_save(image=image, user=owner, base_version=0, boxes=[box])
-    page.set_viewport_size(VIEWPORT)
-    sign_in(page.context, studio_server.url, project_team["users"]["viewer"])
     writes = []
     page.on("request", lambda r: r.method not in ("GET", "HEAD") and writes.append(r.url))
-    open_editor(page, image)
+    open_as(page, studio_server.url, project_team["users"]["viewer"], image)
 
     assert page.get_by_test_id("read-only").is_visible()
     drag(page, (100, 100), (200, 200))

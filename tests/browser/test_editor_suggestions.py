@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 
 from labeling.models import Annotation, AnnotationChange, Image
-from tests.browser.editor_pages import VIEWPORT, drag, idle, open_editor, sign_in, state
+from tests.browser.editor_pages import drag, idle, open_as, open_editor, state
 from tests.training.conftest import WORKER_ENV, model_version, tiny_trained  # noqa: F401
 from tests.training.prelabel_helpers import add_categories, add_images
 from training import inference
@@ -55,12 +55,6 @@ def _row(page, suggestion: Suggestion):
     return page.locator(f"#suggestion-list li[data-suggestion='{suggestion.pk}']")
 
 
-def _open(page, studio_server, user, image: Image) -> None:
-    page.set_viewport_size(VIEWPORT)
-    sign_in(page.context, studio_server.url, user)
-    open_editor(page, image)
-
-
 def test_a_worker_prelabels_then_the_editor_accepts_one_and_rejects_another(
     page, studio_server, model_version, tiny_trained, project_team, api_client_for, worker_factory
 ):
@@ -82,7 +76,7 @@ def test_a_worker_prelabels_then_the_editor_accepts_one_and_rejects_another(
     image = _richest(images)
     accept, reject, *rest = _pending(image)
 
-    _open(page, studio_server, annotator, image)
+    open_as(page, studio_server.url, annotator, image)
     shown = state(page)["suggestions"]
     assert [s["id"] for s in shown] == [s.pk for s in [accept, reject, *rest]]
     assert shown[0]["bbox"] == [accept.x, accept.y, accept.w, accept.h]
@@ -165,7 +159,7 @@ def test_undo_of_an_accept_and_adjust_then_accept(
     assert prelabel_execute(job.pk) == PrelabelStatus.SUCCEEDED  # the worker's part, in-process
     image = _richest(images)
     first, second, *_ = _pending(image)
-    _open(page, studio_server, project_team["users"]["annotator"], image)
+    open_as(page, studio_server.url, project_team["users"]["annotator"], image)
 
     # Accept (Enter), saved; undo: the box goes, the suggestion is pending again.
     _row(page, first).click()
@@ -232,7 +226,7 @@ def test_decisions_are_kept_in_the_browser_offline_and_across_a_reload(
 ):
     image = _prelabeled(project_team, model_version, tiny_trained)
     first, second, *_ = _pending(image)
-    _open(page, studio_server, project_team["users"]["annotator"], image)
+    open_as(page, studio_server.url, project_team["users"]["annotator"], image)
     _row(page, first).click()
     page.keyboard.press("Enter")
     idle(page)
@@ -268,7 +262,7 @@ def test_a_conflict_then_a_suggestion_someone_else_decided(
 ):
     image = _prelabeled(project_team, model_version, tiny_trained)
     theirs, mine, *_ = _pending(image)
-    _open(page, studio_server, project_team["users"]["annotator"], image)  # version 0
+    open_as(page, studio_server.url, project_team["users"]["annotator"], image)  # version 0
     owner = api_client_for(project_team["users"]["owner"])
     saved = owner.put(
         reverse("api-image-annotations", args=[image.project_id, image.pk]),
@@ -308,7 +302,7 @@ def test_viewers_see_suggestions_and_decide_nothing(
 ):
     image = _prelabeled(project_team, model_version, tiny_trained)
     first, *_ = _pending(image)
-    _open(page, studio_server, project_team["users"]["viewer"], image)
+    open_as(page, studio_server.url, project_team["users"]["viewer"], image)
     assert page.get_by_test_id("read-only").is_visible()
     assert len(state(page)["suggestions"]) == len(_pending(image))
     assert _row(page, first).locator("button").count() == 0

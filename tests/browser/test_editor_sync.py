@@ -14,6 +14,7 @@ from tests.browser.editor_pages import (
     idle,
     make_classes,
     make_images,
+    open_as,
     open_editor,
     sign_in,
     state,
@@ -98,9 +99,7 @@ def test_a_save_whose_answer_was_lost_is_applied_once(page, studio_server, proje
     project = project_team["project"]
     make_classes(project)
     [image] = make_images(project, 1)
-    page.set_viewport_size(VIEWPORT)
-    sign_in(page.context, studio_server.url, project_team["users"]["annotator"])
-    open_editor(page, image)
+    open_as(page, studio_server.url, project_team["users"]["annotator"], image)
     sent = []
 
     def lose_the_first_answer(route):
@@ -132,9 +131,7 @@ def test_offline_edits_are_kept_in_the_browser_and_sent_when_online(
     project = project_team["project"]
     make_classes(project)
     [image] = make_images(project, 1)
-    page.set_viewport_size(VIEWPORT)
-    sign_in(page.context, studio_server.url, project_team["users"]["annotator"])
-    open_editor(page, image)
+    open_as(page, studio_server.url, project_team["users"]["annotator"], image)
 
     page.context.set_offline(True)
     drag(page, (100, 100), (200, 200))
@@ -155,9 +152,7 @@ def test_unsaved_edits_survive_a_reload_and_leaving_warns(page, studio_server, p
     project = project_team["project"]
     make_classes(project)
     first, second = make_images(project, 2)
-    page.set_viewport_size(VIEWPORT)
-    sign_in(page.context, studio_server.url, project_team["users"]["annotator"])
-    open_editor(page, first)
+    open_as(page, studio_server.url, project_team["users"]["annotator"], first)
     page.route(
         ANNOTATIONS, lambda r: r.abort() if r.request.method == "PUT" else r.continue_()
     )  # the server never gets the saves

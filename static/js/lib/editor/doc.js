@@ -217,7 +217,7 @@ export class Doc {
   }
 
   // Replace the current state without an undo step (boxes and decisions the server
-  // refused as stale: see reconcile in pages/annotate.js).
+  // refused as stale: see Suggestions.reconcile in suggestions.js).
   patch(boxes, decided) {
     this._set(boxes, this.noObjects, decided);
   }
