@@ -61,7 +61,7 @@ def test_onnx_matches_pytorch_on_dynamic_batch_and_size(
     # Matched detection by detection (same image and class, box within 1 px, score
     # within 1e-3): sorting both lists would pair up tied scores arbitrarily.
     for ref, other in ((expected, actual), (actual, expected)):
-        missing, box_error, score_error = _unmatched(ref, other, 0.0, wrapper.max_detections)
+        missing, box_error, score_error, _ = _unmatched(ref, other, 0.0, wrapper.max_detections)
         assert missing == 0
         assert box_error <= 1.0
         assert score_error <= 1e-3
@@ -141,3 +141,22 @@ def test_parity_holds_on_flat_images_with_tied_scores(
     flat = torch.full((3, 240, 320), value, dtype=torch.uint8)
     result = export_onnx(trained.best_checkpoint, tmp_path / "m.onnx", images=[flat, flat])
     assert result["parity"]["detections_compared"] > 0
+
+
+def test_parity_excuses_a_tied_pair_where_each_runtime_kept_the_other_box():
+    """Two same-class boxes overlapping beyond the NMS IoU with scores equal to 1e-6:
+    PyTorch kept one, ONNX Runtime the other (a 15-minute BCCD export failed on this)."""
+
+    def dets(boxes, scores):
+        boxes = np.array(boxes, dtype=np.float32)
+        n = len(boxes)
+        return [boxes, np.array(scores, np.float32), np.zeros(n, np.int64), np.zeros(n, np.int64)]
+
+    torch_kept = dets([[14.1, 0, 384.8, 346.9]], [0.24922566])
+    ort_kept = dets([[0, 0, 320.8, 395.0]], [0.24922526])  # IoU 0.71 with the other
+    for ref, other in ((torch_kept, ort_kept), (ort_kept, torch_kept)):
+        missing, _, _, excused = _unmatched(ref, other, 0.1, 100, nms_iou=0.6)
+        assert (missing, excused) == (0, 1)
+    # The same pair with scores 0.05 apart is not a tie: a real disagreement.
+    other = dets([[0, 0, 320.8, 395.0]], [0.2992])
+    assert _unmatched(torch_kept, other, 0.1, 100, nms_iou=0.6)[:2] == (1, 0.0)

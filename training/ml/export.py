@@ -33,6 +33,7 @@ SCORE_TOLERANCE = 1e-3
 # NMS is discontinuous: two boxes whose overlap sits on the NMS IoU threshold may be kept
 # by one runtime and suppressed by the other after a 1e-6 difference in coordinates.
 NMS_IOU_MARGIN = 0.02
+MAX_EXCUSED, MAX_EXCUSED_SHARE = 4, 0.02  # NMS ties excused per export, at most
 JSON_KEYS = (
     "class_names", "category_ids", "normalization", "versions", "outputs", "class_thresholds",
 )  # fmt: skip
@@ -244,11 +245,16 @@ def _unmatched(
     tolerance) with its lowest kept score may legitimately be swapped for other tied
     ones at the cut, so they are not required to match. Likewise a detection that
     overlaps a same-class detection of ``other`` by an IoU within NMS_IOU_MARGIN of
-    ``nms_iou`` sits on NMS's knife edge and is not required to match.
+    ``nms_iou`` sits on NMS's knife edge and is not required to match, and so does one
+    that overlaps a same-class detection of ``other`` by more than ``nms_iou`` with a
+    score equal within the tolerance: of two such boxes NMS keeps either, and scores that
+    agree to 1e-6 between the runtimes can still order them differently (found in a
+    15-minute BCCD run: two WBC boxes scoring 0.2492257 and 0.2492253, IoU 0.71).
+    Returns ``(missing, worst box error, worst score error, excused)``.
     """
     boxes, scores, labels, batch = reference
     o_boxes, o_scores, o_labels, o_batch = other
-    missing, worst_box, worst_score = 0, 0.0, 0.0
+    missing, worst_box, worst_score, excused = 0, 0.0, 0.0, 0
     for i in np.flatnonzero(scores >= min_score):
         image_scores = scores[batch == batch[i]]
         at_cut = len(image_scores) >= max_detections
@@ -262,15 +268,22 @@ def _unmatched(
         score_err = np.abs(o_scores[same] - scores[i])
         ok = (box_err <= BOX_TOLERANCE_PX) & (score_err <= SCORE_TOLERANCE)
         if not ok.any():
+            ious = _iou(boxes[i], o_boxes[same])
             on_nms_edge = nms_iou is not None and bool(
-                (np.abs(_iou(boxes[i], o_boxes[same]) - nms_iou) <= NMS_IOU_MARGIN).any()
+                (np.abs(ious - nms_iou) <= NMS_IOU_MARGIN).any()
             )
-            missing += 0 if on_nms_edge else 1
+            tied_survivor = nms_iou is not None and bool(
+                ((ious > nms_iou) & (score_err <= SCORE_TOLERANCE)).any()
+            )
+            if on_nms_edge or tied_survivor:
+                excused += 1
+            else:
+                missing += 1
             continue
         best = int(np.argmin(np.where(ok, box_err, np.inf)))
         worst_box = max(worst_box, float(box_err[best]))
         worst_score = max(worst_score, float(score_err[best]))
-    return missing, worst_box, worst_score
+    return missing, worst_box, worst_score, excused
 
 
 def check_parity(
@@ -295,15 +308,16 @@ def check_parity(
         shapes.setdefault(tuple(image.shape), []).append(image)
     batches += [torch.stack(group) for group in shapes.values() if len(group) > 1]
     min_score = wrapper.score_threshold + 2e-3
-    compared, worst_box, worst_score = 0, 0.0, 0.0
+    compared, worst_box, worst_score, excused = 0, 0.0, 0.0, 0
     for batch in batches:
         with torch.no_grad():
             expected = [t.numpy() for t in wrapper(batch)]
         actual = session.run(list(OUTPUTS), {"images": batch.numpy()})
         for ref, other in ((expected, actual), (actual, expected)):
-            missing, box_err, score_err = _unmatched(
+            missing, box_err, score_err, knife_edge = _unmatched(
                 ref, other, min_score, wrapper.max_detections, wrapper.nms_iou
             )
+            excused += knife_edge
             if missing:
                 raise ExportCheckFailed(
                     f"ONNX Runtime and PyTorch disagree on {missing} detection(s) for a batch "
@@ -312,9 +326,16 @@ def check_parity(
                 )
             worst_box, worst_score = max(worst_box, box_err), max(worst_score, score_err)
         compared += int((expected[1] >= min_score).sum())
+    # Knife-edge cases are rare; many of them mean the two graphs really differ.
+    if excused > max(MAX_EXCUSED, compared * MAX_EXCUSED_SHARE):
+        raise ExportCheckFailed(
+            f"ONNX Runtime and PyTorch disagree on {excused} of {compared} detections, "
+            "each on an NMS tie: too many to be ties"
+        )
     return {
         "batches": len(batches),
         "detections_compared": compared,
         "max_box_error_px": worst_box,
         "max_score_error": worst_score,
+        "nms_ties_excused": excused,
     }
