@@ -187,3 +187,35 @@ def test_eta_counts_down(synthetic: tuple[Path, Path], tmp_path: Path) -> None:
     assert steps[-1]["eta_seconds"] == 0  # last step of the last epoch
     etas = [e["eta_seconds"] for e in events if e["event"] == "epoch"]
     assert etas[0] > etas[1] > etas[2] == 0
+
+
+def test_progressive_resizing_trains_small_first_and_validates_at_full_size(
+    synthetic: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training.ml import engine
+
+    built: list[int] = []
+    real = engine.DetectionTransform
+
+    def recording(size: int, augment=None):  # the real transform, its size noted
+        built.append(size)
+        return real(size, augment)
+
+    monkeypatch.setattr(engine, "DetectionTransform", recording)
+    config = tiny_config(epochs=4, image_size=128, start_image_size=64, start_fraction=0.5)
+    result = train(config, coco=synthetic[0], images_dir=synthetic[1], out_dir=tmp_path)
+    assert [h["image_size"] for h in result.history] == [64, 64, 128, 128]
+    assert built == [64, 64, 128, 128]
+    # best.pt is a model at the full input size, whichever epoch won.
+    assert ckpt.load(result.best_checkpoint)["config"]["image_size"] == 128
+
+
+def test_epoch_time_of_a_new_size_is_scaled_by_its_pixels() -> None:
+    from training.ml.engine import _epoch_seconds
+
+    history = [{"seconds": s, "image_size": 320} for s in (20.0, 10.0, 10.0, 10.0)]
+    assert _epoch_seconds(history, 320) == 10.0  # the last three at that size
+    assert _epoch_seconds(history, 640) == 40.0  # none yet: the last one, 4x the pixels
+    history.append({"seconds": 30.0, "image_size": 640})
+    assert _epoch_seconds(history, 640) == 30.0
+    assert _epoch_seconds([], 320) == 0.0

@@ -18,6 +18,10 @@ PRESETS = ("fast", "balanced", "accurate")
 # Input size (square, pixels) of each preset when the config does not set one.
 PRESET_IMAGE_SIZE = {"fast": 320, "balanced": 416, "accurate": 512}
 
+# Progressive resizing: presets listed here train at a smaller input size first and at
+# their own size for the rest of the run (see ``TrainConfig.size_for``).
+PRESET_START_SIZE = {"accurate": 320}
+
 OPTIMIZERS = ("sgd", "adamw")
 MONITORED_METRICS = ("map", "map50")
 
@@ -40,12 +44,17 @@ class TrainConfig:
     """Everything that decides how a detector is trained.
 
     ``image_size`` and ``lr`` left at ``None`` take the preset's / optimizer's default.
+    Progressive resizing: when ``start_image_size`` is smaller than the input size,
+    the first ``start_fraction`` of the run trains at it (cheaper epochs) and the rest
+    at the input size; validation, best.pt and export always use the input size.
     ``time_budget_minutes`` is wall-clock time for the whole run (training and
     validation), carried over a resume.
     """
 
     preset: str = "fast"
     image_size: int | None = None
+    start_image_size: int | None = None  # None: the preset's; 0: no progressive resizing
+    start_fraction: float = 0.6  # share of the run (of the time budget, else of the epochs)
     epochs: int = 50
     time_budget_minutes: float | None = None
     batch_size: int = 4
@@ -82,6 +91,18 @@ class TrainConfig:
         return self.image_size or PRESET_IMAGE_SIZE[self.preset]
 
     @property
+    def start_size(self) -> int:
+        """The input size of the first part of the run (the input size if not progressive)."""
+        size = self.start_image_size
+        if size is None:
+            size = PRESET_START_SIZE.get(self.preset, 0) if self.image_size is None else 0
+        return min(size, self.input_size) if size else self.input_size
+
+    def size_for(self, progress: float) -> int:
+        """The training input size at ``progress`` (0..1 of the time budget or epochs)."""
+        return self.start_size if progress < self.start_fraction else self.input_size
+
+    @property
     def learning_rate(self) -> float:
         """The learning rate actually used (the optimizer's default if unset)."""
         if self.lr is not None:
@@ -98,6 +119,13 @@ class TrainConfig:
             raise ConfigError(
                 f"image size must be a multiple of 32, at least 64 (got {self.image_size})"
             )
+        if self.start_image_size and (self.start_image_size < 64 or self.start_image_size % 32):
+            raise ConfigError(
+                "start image size must be a multiple of 32, at least 64 "
+                f"(got {self.start_image_size})"
+            )
+        if not 0 <= self.start_fraction < 1:
+            raise ConfigError(f"start_fraction must be in [0, 1) (got {self.start_fraction})")
         if self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1 (got {self.epochs})")
         if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:

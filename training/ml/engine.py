@@ -273,18 +273,24 @@ def train(
         return time.monotonic() - started
 
     while run.epoch < config.epochs:
-        if budget and epoch_times and elapsed() + np.mean(epoch_times) > budget:
+        size = config.size_for(elapsed() / budget if budget else run.epoch / config.epochs)
+        if budget and epoch_times and elapsed() + _epoch_seconds(run.history, size) > budget:
             status = "time_budget"
             break
         epoch_start = time.monotonic()
-        status = _train_epoch(run, train_ds, budget, elapsed, emit, should_stop, epoch_times)
+        status = _train_epoch(run, train_ds, size, budget, elapsed, emit, should_stop, epoch_times)
         if status in ("cancelled", "time_budget") and (status == "cancelled" or run.best_epoch):
             break
         run.epoch += 1
         metrics = _validate(inference, val_ds)
         seconds = time.monotonic() - epoch_start
         epoch_times.append(seconds)
-        record = {"epoch": run.epoch, "seconds": seconds, "lr": run.scheduler.get_last_lr()[0]}
+        record = {
+            "epoch": run.epoch,
+            "seconds": seconds,
+            "image_size": size,
+            "lr": run.scheduler.get_last_lr()[0],
+        }
         record.update(run.last_losses)
         record.update({f"val_{k}": v for k, v in metrics.items()})
         run.history.append(record)
@@ -297,7 +303,7 @@ def train(
         else:
             run.stale_epochs += 1
         if budget:
-            _fit_schedule_to_budget(run, budget, elapsed(), epoch_times)
+            _fit_schedule_to_budget(run, budget, elapsed())
         ckpt.save_atomic(run.state(elapsed()), last_path)
         logger.info(
             "epoch %d/%d: %.1f s, loss %.4f, val mAP %.4f, mAP@0.5 %.4f",
@@ -339,6 +345,7 @@ def train(
 def _train_epoch(
     run: _Run,
     train_ds: CocoDetection,
+    size: int,
     budget: float | None,
     elapsed: Callable[[], float],
     emit: ProgressCallback,
@@ -350,7 +357,7 @@ def _train_epoch(
     generator = torch.Generator().manual_seed(config.seed * 100_003 + run.epoch)
     samples = TrainingSamples(
         train_ds,
-        DetectionTransform(config.input_size, config.augment),
+        DetectionTransform(size, config.augment),
         mosaic=0.5 if config.augment.mosaic else 0.0,
     )
     loader = DataLoader(
@@ -443,9 +450,29 @@ def _eta(
     return eta
 
 
-def _fit_schedule_to_budget(run: _Run, budget: float, now: float, epoch_times: list[float]) -> None:
+def _epoch_seconds(history: list[dict[str, Any]], size: int) -> float:
+    """Expected seconds of an epoch at ``size``: the last (up to 3) epochs at that size,
+    else the last epoch scaled by the pixel count (progressive resizing's first large one)."""
+    if not history:
+        return 0.0
+    same = [h["seconds"] for h in history if h.get("image_size", size) == size][-3:]
+    if same:
+        return float(np.mean(same))
+    last = history[-1]
+    return float(last["seconds"]) * (size / last["image_size"]) ** 2
+
+
+def _fit_schedule_to_budget(run: _Run, budget: float, now: float) -> None:
     """Aim the cosine decay at the last epoch the time budget will allow."""
-    per_epoch = float(np.mean(epoch_times[-3:]))
-    affordable = run.epoch + int(max(0.0, budget - now) // per_epoch)
-    planned = max(run.epoch, min(run.config.epochs, affordable))
+    config = run.config
+    epochs = 0
+    if config.start_size != config.input_size:  # epochs begun before the switch of size
+        per_epoch = _epoch_seconds(run.history, config.start_size)
+        switch = config.start_fraction * budget
+        if now < switch and per_epoch > 0:
+            epochs = math.ceil((switch - now) / per_epoch)
+            now += epochs * per_epoch
+    per_epoch = _epoch_seconds(run.history, config.input_size)
+    epochs += int(max(0.0, budget - now) // per_epoch) if per_epoch > 0 else 0
+    planned = max(run.epoch, min(config.epochs, run.epoch + epochs))
     run.schedule.total_steps = max(run.schedule.warmup_steps + 1, planned * run.steps_per_epoch)
