@@ -262,7 +262,7 @@ def train(
     if resume is not None:
         run.restore(ckpt.load(resume))
         logger.info("resumed from %s at epoch %d", resume, run.epoch)
-    inference = InferenceModel(run.evaluated_model, config.input_size)
+    inferences: dict[int, InferenceModel] = {}
     budget = config.time_budget_minutes * 60 if config.time_budget_minutes else None
     started = time.monotonic() - run.elapsed_before
     epoch_times = [h["seconds"] for h in run.history]
@@ -282,7 +282,14 @@ def train(
         if status in ("cancelled", "time_budget") and (status == "cancelled" or run.best_epoch):
             break
         run.epoch += 1
-        metrics = _validate(inference, val_ds)
+        # Validated at the size it trained at: a progressive run's cheap first epochs are
+        # not slowed by full-size validation. When the size grows, the best so far is
+        # forgotten, so best.pt ends as the best epoch at the full input size.
+        if size not in inferences:
+            inferences[size] = InferenceModel(run.evaluated_model, size)
+        metrics = _validate(inferences[size], val_ds)
+        if run.history and run.history[-1].get("image_size", size) != size:
+            run.best_metric, run.stale_epochs = -1.0, 0
         seconds = time.monotonic() - epoch_start
         epoch_times.append(seconds)
         record = {
