@@ -11,7 +11,7 @@ def test_round_trips_through_a_plain_dict() -> None:
     config.augment.vflip = True
     again = TrainConfig.from_dict(config.to_dict())
     assert again == config
-    assert again.input_size == 512
+    assert again.input_size == 448
     assert again.augment.vflip is True
 
 
@@ -40,15 +40,15 @@ def test_from_dict_rejects_typos() -> None:
 
 def test_accurate_preset_trains_progressively_from_320() -> None:
     accurate = TrainConfig(preset="accurate")
-    assert (accurate.start_size, accurate.input_size) == (320, 512)
+    assert (accurate.start_size, accurate.input_size) == (320, 448)
     assert accurate.size_for(0.0) == 320
     assert accurate.size_for(0.59) == 320
-    assert accurate.size_for(0.6) == 512
+    assert accurate.size_for(0.6) == 448
     # Other presets, an explicit input size, or 0 train at one size throughout.
     assert TrainConfig(preset="fast").start_size == 320
     assert TrainConfig(preset="balanced").size_for(0.0) == 416
     assert TrainConfig(preset="accurate", image_size=640).start_size == 640
-    assert TrainConfig(preset="accurate", start_image_size=0).size_for(0.0) == 512
+    assert TrainConfig(preset="accurate", start_image_size=0).size_for(0.0) == 448
     assert TrainConfig(preset="fast", start_image_size=256).size_for(0.1) == 256
     # A start size above the input size is clamped to it.
     assert TrainConfig(preset="fast", start_image_size=640).start_size == 320
