@@ -13,7 +13,7 @@ from training.ml.data import CocoDetection
 from training.ml.engine import TrainResult
 from training.ml.errors import ConfigError, ExportCheckFailed
 from training.ml.export import _unmatched, check_parity, export_onnx, read_metadata
-from training.ml.predict import InferenceModel
+from training.ml.predict import InferenceModel, _top_candidates
 from training.ml.runtime import OnnxDetector
 
 
@@ -160,3 +160,20 @@ def test_parity_excuses_a_tied_pair_where_each_runtime_kept_the_other_box():
     # The same pair with scores 0.05 apart is not a tie: a real disagreement.
     other = dets([[0, 0, 320.8, 395.0]], [0.2992])
     assert _unmatched(torch_kept, other, 0.1, 100, nms_iou=0.6)[:2] == (1, 0.0)
+
+
+def test_equal_scores_are_cut_in_index_order_in_both_runtimes(tmp_path: Path) -> None:
+    """A cut inside a group of equal scores keeps the same candidates in PyTorch and ORT."""
+
+    class Top(torch.nn.Module):
+        def forward(self, flat: torch.Tensor) -> torch.Tensor:
+            return _top_candidates(flat, 5)[1]
+
+    flat = torch.tensor([[0.1, 0.3, 0.2, 0.3, 0.3, 0.9, 0.3, 0.3, 0.3, 0.05]])
+    eager = Top()(flat)
+    assert eager.tolist() == [[5, 1, 3, 4, 6]]  # 0.9, then the 0.3s from the lowest index
+    path = tmp_path / "top.onnx"
+    torch.onnx.export(Top(), (flat,), str(path), dynamo=False, opset_version=17,
+                      input_names=["flat"], output_names=["index"])  # fmt: skip
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"flat": flat.numpy()})[0].tolist() == eager.tolist()

@@ -97,7 +97,14 @@ def onnx_latency_ms(
 
 
 def run(
-    voc: Path, preset: str, budget: float, out: Path, *, threads: int, epochs: int
+    voc: Path,
+    preset: str,
+    budget: float,
+    out: Path,
+    *,
+    threads: int,
+    epochs: int,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train, evaluate on test, export and time one preset; returns the figures."""
     import torch
@@ -125,8 +132,14 @@ def run(
     )
     config.augment.vflip = True
     run_dir = out / f"{preset}-{budget:g}min"
+    last = run_dir / "last.pt"
     result = train(
-        config, coco=splits["train"], images_dir=images, out_dir=run_dir, val_coco=splits["val"]
+        config,
+        coco=splits["train"],
+        images_dir=images,
+        out_dir=run_dir,
+        val_coco=splits["val"],
+        resume=last if resume and last.is_file() else None,
     )
     if result.best_checkpoint is None:
         raise EngineError("training ended without a checkpoint")
@@ -264,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from <out>/<preset>-<budget>min/last.pt if there is one (the time "
+        "budget carries over; a finished run goes straight to evaluation and export)",
+    )
+    parser.add_argument(
         "--table-only", action="store_true", help="only gather <out>/*.json into results.md"
     )
     args = parser.parse_args(argv)
@@ -278,7 +297,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         figures = run(
-            args.voc, args.preset, args.budget, args.out, threads=args.threads, epochs=args.epochs
+            args.voc,
+            args.preset,
+            args.budget,
+            args.out,
+            threads=args.threads,
+            epochs=args.epochs,
+            resume=args.resume,
         )
     except EngineError as exc:
         sys.stderr.write(f"error: {exc}\n")

@@ -77,7 +77,7 @@ class InferenceModel(nn.Module):
         scores = torch.sqrt(torch.sigmoid(head["cls_logits"]) * torch.sigmoid(head["bbox_ctrness"]))
         num_classes = scores.shape[-1]
         flat = scores.flatten(1)
-        top_scores, top_index = flat.topk(min(self.topk, flat.shape[1]), dim=1)
+        top_scores, top_index = _top_candidates(flat, min(self.topk, flat.shape[1]))
         anchor_index = torch.div(top_index, num_classes, rounding_mode="floor")
         labels = top_index % num_classes
         boxes = self.detector.box_coder.decode(head["bbox_regression"], self.anchors)
@@ -109,6 +109,20 @@ class InferenceModel(nn.Module):
         rank = same_image.tril(-1).sum(1)
         keep = rank < self.max_detections
         return boxes[keep], scores[keep], labels[keep], batch_index[keep]
+
+
+def _top_candidates(flat: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` best scores of each row, equal scores taken in index order.
+
+    ONNX's TopK breaks ties by the lower index (the exported graph uses it);
+    ``torch.topk`` may pick any of them, so in PyTorch a stable sort does it. Flat
+    image regions give many exactly equal scores: in a 15-minute BCCD run the cut at
+    ``k`` fell inside such a group and the two runtimes kept different boxes.
+    """
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return flat.topk(k, dim=1)
+    scores, index = flat.sort(dim=1, descending=True, stable=True)
+    return scores[:, :k], index[:, :k]
 
 
 def split_by_image(detections: Detections, batch_size: int) -> list[dict[str, torch.Tensor]]:
