@@ -15,13 +15,14 @@ from training import selectors
 from training.ml.config import PRESET_IMAGE_SIZE
 
 # Latency: ONNX Runtime, one 640x480 image, 1 CPU thread, median of 100, measured on the
-# 2-core development VM (`make bench-train` reports it for your machine).
+# 2-core development VM after 15-minute BCCD runs (`make bench-train` reports it for
+# your machine; training/ml/README.md has the accuracy of each).
 PRESET_HELP = {
-    "fast": "Smallest input: lowest latency (about 14 ms per image on one CPU core), "
+    "fast": "Smallest input: lowest latency (about 13 ms per image on one CPU core), "
     "meant for CPUs and edge devices.",
-    "balanced": "Larger input: a middle ground (about 28 ms per image on one CPU core).",
-    "accurate": "Largest input: best for small objects, slower to train and to run "
-    "(about 43 ms per image on one CPU core).",
+    "balanced": "Larger input: a middle ground (about 18 ms per image on one CPU core).",
+    "accurate": "Trains at the small input first, then at the largest: the best mAP "
+    "for small objects, slower to train and to run (about 19 ms per image on one CPU core).",
 }
 
 
