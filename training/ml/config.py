@@ -49,7 +49,8 @@ class TrainConfig:
     ``image_size`` and ``lr`` left at ``None`` take the preset's / optimizer's default.
     Progressive resizing: when ``start_image_size`` is smaller than the input size,
     the first ``start_fraction`` of the run trains at it (cheaper epochs) and the rest
-    at the input size; validation, best.pt and export always use the input size.
+    at the input size. Each epoch is validated at the size it trained at; best.pt is
+    the best full-size epoch, and export always uses the input size.
     ``time_budget_minutes`` is wall-clock time for the whole run (training and
     validation), carried over a resume.
     """
