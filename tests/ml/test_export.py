@@ -10,11 +10,13 @@ import torch
 
 from training.ml import checkpoint as ckpt
 from training.ml.data import CocoDetection
-from training.ml.engine import TrainResult
+from training.ml.engine import TrainResult, train
 from training.ml.errors import ConfigError, ExportCheckFailed
 from training.ml.export import _unmatched, check_parity, export_onnx, read_metadata
 from training.ml.predict import InferenceModel, _top_candidates
 from training.ml.runtime import OnnxDetector
+
+from .conftest import tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +179,25 @@ def test_equal_scores_are_cut_in_index_order_in_both_runtimes(tmp_path: Path) ->
                       input_names=["flat"], output_names=["index"])  # fmt: skip
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert session.run(None, {"flat": flat.numpy()})[0].tolist() == eager.tolist()
+
+
+def test_the_accurate_preset_exports_with_parity(
+    synthetic: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The accurate preset's SiLU head (and progressive size) export and match ONNX Runtime."""
+    coco, images = synthetic
+    result = train(
+        tiny_config(preset="accurate", image_size=128, start_image_size=64, epochs=2),
+        coco=coco,
+        images_dir=images,
+        out_dir=tmp_path / "run",
+    )
+    dataset = CocoDetection(coco, images)
+    exported = export_onnx(
+        result.best_checkpoint,
+        tmp_path / "m.onnx",
+        images=[dataset.load_image(i) for i in range(3)],
+        score_threshold=0.01,
+    )
+    assert read_metadata(exported["path"])["preset"] == "accurate"
+    assert exported["parity"]["detections_compared"] > 0

@@ -79,3 +79,32 @@ def test_the_standard_fcos_head_stays_buildable(monkeypatch: pytest.MonkeyPatch)
     assert not isinstance(model.head, models.LiteHead)
     boxes, scores, _, _ = InferenceModel(model, 64)(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
     assert len(boxes) == len(scores)
+
+
+def _head_output_with_negative_tower(activation: str) -> torch.Tensor:
+    """Class logits of a head whose tower BatchNorms all shift far below zero."""
+    torch.manual_seed(0)
+    head = models.LiteHead(8, 2, num_levels=1, activation=activation).eval()
+    with torch.no_grad():
+        for layer in head.tower:
+            for norm in (*layer.depthwise_norms, *layer.pointwise_norms):
+                norm.bias.fill_(-4.0)
+        head.predictor.weight.normal_(std=1.0)  # a trained predictor, not the 0.01 init
+    return head([torch.randn(1, 8, 6, 6)])["cls_logits"]
+
+
+def test_a_silu_head_does_not_go_silent_where_a_relu_head_does() -> None:
+    """Where every pre-activation is negative a ReLU tower outputs zeros, so the head
+    gives its bias at every position (seen in trained BCCD models: ~70 identical boxes
+    per image); a SiLU tower still passes the input's variation on."""
+    relu = _head_output_with_negative_tower("relu")
+    assert torch.equal(relu, relu[:, :1].expand_as(relu))
+    silu = _head_output_with_negative_tower("silu")
+    assert (silu - silu[:, :1]).abs().amax() > 1e-4
+
+
+def test_accurate_preset_has_the_silu_head() -> None:
+    model = build_model("accurate", 2, pretrained=False, image_size=64)
+    assert all(layer.activation is torch.nn.functional.silu for layer in model.head.tower)
+    fast = build_model("fast", 2, pretrained=False, image_size=64)
+    assert all(layer.activation is torch.nn.functional.relu for layer in fast.head.tower)

@@ -48,11 +48,17 @@ class LitePyramid(nn.Module):
         return outputs
 
 
+ACTIVATIONS = {"relu": F.relu, "silu": F.silu}
+
+
 class SharedSeparable(nn.Module):
     """A depthwise-separable conv whose weights all levels share, with BN per level."""
 
-    def __init__(self, channels: int, kernel: int, num_levels: int) -> None:
+    def __init__(
+        self, channels: int, kernel: int, num_levels: int, activation: str = "relu"
+    ) -> None:
         super().__init__()
+        self.activation = ACTIVATIONS[activation]
         self.depthwise = nn.Conv2d(
             channels, channels, kernel, padding=kernel // 2, groups=channels, bias=False
         )
@@ -61,8 +67,8 @@ class SharedSeparable(nn.Module):
         self.pointwise_norms = nn.ModuleList(nn.BatchNorm2d(channels) for _ in range(num_levels))
 
     def forward(self, x: torch.Tensor, level: int) -> torch.Tensor:
-        x = F.relu(self.depthwise_norms[level](self.depthwise(x)))
-        return F.relu(self.pointwise_norms[level](self.pointwise(x)))
+        x = self.activation(self.depthwise_norms[level](self.depthwise(x)))
+        return self.activation(self.pointwise_norms[level](self.pointwise(x)))
 
 
 class LiteHead(FCOSHead):
@@ -81,13 +87,14 @@ class LiteHead(FCOSHead):
         num_levels: int,
         num_convs: int = 2,
         kernel: int = 3,
+        activation: str = "relu",
         prior_probability: float = 0.01,
     ) -> None:
         nn.Module.__init__(self)  # FCOSHead.__init__ would build the heavy towers
         self.box_coder = det_utils.BoxLinearCoder(normalize_by_size=True)
         self.num_classes = num_classes
         self.tower = nn.ModuleList(
-            SharedSeparable(channels, kernel, num_levels) for _ in range(num_convs)
+            SharedSeparable(channels, kernel, num_levels, activation) for _ in range(num_convs)
         )
         self.predictor = nn.Conv2d(channels, num_classes + 5, 1)
         nn.init.normal_(self.predictor.weight, std=0.01)
