@@ -95,8 +95,7 @@ def _head_output_with_negative_tower(activation: str) -> torch.Tensor:
 
 def test_a_silu_head_does_not_go_silent_where_a_relu_head_does() -> None:
     """Where every pre-activation is negative a ReLU tower outputs zeros, so the head
-    gives its bias at every position (seen in trained BCCD models: ~70 identical boxes
-    per image); a SiLU tower still passes the input's variation on."""
+    gives its bias at every position; a SiLU tower still passes the input's variation on."""
     relu = _head_output_with_negative_tower("relu")
     assert torch.equal(relu, relu[:, :1].expand_as(relu))
     silu = _head_output_with_negative_tower("silu")
