@@ -136,21 +136,24 @@ def test_blueonyx_variant_gives_the_studios_predictions(
     # A larger camera picture: Blue Onyx resizes it itself (Lanczos), the studio's graph
     # bilinearly, so the inputs differ slightly. This barely trained model scores a grid
     # of boxes almost equally (ties within 1e-4), and such near-ties may fall either way
-    # in NMS; so its top detections are compared by their best overlap, in the picture's
-    # pixels (which checks Blue Onyx's scaling back to the original size).
+    # in NMS (in one CI run 1 of the top 10 had its neighbour kept instead: IoU 0.35,
+    # scores equal within 1e-4); so its top detections are compared by their best overlap,
+    # in the picture's pixels, and most (not all) must match. A wrong scaling back to the
+    # picture's size would leave none matching.
     for index in (1, 2):
         jpeg = jpeg_of(Path(images) / f"img_{index:03d}.png", size=(320, 256))
         ours = studio_detect(client, model_version, jpeg, 0.0)[:10]
         theirs = blue_onyx_detect(session, jpeg, 0.0)
-        assert ours and theirs
+        assert len(ours) == 10 and theirs
+        assert max(bo["x_max"] for bo in theirs) > 128  # scaled back beyond 128 px
         best = []
         for d in ours:
             same = [bo for bo in theirs if bo["label"] == d["class_name"]]
             match = max(same, key=lambda bo, d=d: iou(d, bo))
             best.append(iou(d, match))
-            assert iou(d, match) > 0.5, (d, match)
-            assert abs(match["confidence"] - d["score"]) < 0.01
-            assert max(bo["x_max"] for bo in theirs) > 128  # scaled back beyond 128 px
+            if best[-1] > 0.5:
+                assert abs(match["confidence"] - d["score"]) < 0.01
+        assert sum(overlap > 0.5 for overlap in best) >= 8, best
         assert np.mean(best) > 0.8, best
 
 
