@@ -221,3 +221,44 @@ def test_epoch_time_of_a_new_size_is_scaled_by_its_pixels() -> None:
     history.append({"seconds": 30.0, "image_size": 640})
     assert _epoch_seconds(history, 640) == 30.0
     assert _epoch_seconds([], 320) == 0.0
+
+
+def _as_saved_before_architectures(path: Path) -> None:
+    """Rewrite a checkpoint as checkpoints were saved before they recorded their
+    architecture (every head then had ReLU), with a ReLU-trained model's weights."""
+    state = ckpt.load(path)
+    del state["architecture"]
+    ckpt.save_atomic(state, path)
+
+
+def _head_activations(model: torch.nn.Module) -> set:
+    return {layer.activation for layer in model.head.tower}
+
+
+def test_checkpoints_keep_the_network_they_were_trained_with(
+    synthetic: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A checkpoint records its head's activation: one saved before "accurate" changed to
+    SiLU is rebuilt (evaluated, exported, resumed) with the ReLU head it was trained with."""
+    coco, images = synthetic
+    config = tiny_config(preset="accurate", epochs=1)
+    result = train(config, coco=coco, images_dir=images, out_dir=tmp_path / "run")
+    best = ckpt.load(result.best_checkpoint)
+    assert best["architecture"] == {"head_activation": "silu"}
+    model, _ = ckpt.model_from_checkpoint(best)
+    assert _head_activations(model) == {torch.nn.functional.silu}
+
+    for path in (result.best_checkpoint, result.last_checkpoint):
+        _as_saved_before_architectures(path)
+    legacy, _ = ckpt.model_from_checkpoint(ckpt.load(result.best_checkpoint))
+    assert _head_activations(legacy) == {torch.nn.functional.relu}
+
+    resumed = train(
+        tiny_config(preset="accurate", epochs=2),
+        coco=coco,
+        images_dir=images,
+        out_dir=tmp_path / "run",
+        resume=result.last_checkpoint,
+    )
+    assert resumed.epochs_completed == 2
+    assert ckpt.load(resumed.last_checkpoint)["architecture"] == {"head_activation": "relu"}

@@ -86,6 +86,15 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+# Checkpoints saved before they recorded their architecture: every preset's head had ReLU.
+LEGACY_ARCHITECTURE = {"head_activation": "relu"}
+
+
+def architecture_of(checkpoint: dict[str, Any]) -> dict[str, str]:
+    """The ``build_model`` overrides a checkpoint's network was built with."""
+    return checkpoint.get("architecture", LEGACY_ARCHITECTURE)
+
+
 def model_from_checkpoint(
     checkpoint: dict[str, Any], device: torch.device | str = "cpu"
 ) -> tuple[torch.nn.Module, TrainConfig]:
@@ -98,6 +107,7 @@ def model_from_checkpoint(
             pretrained=False,
             image_size=config.input_size,
             frozen_bn=config.pretrained,
+            **architecture_of(checkpoint),
         )
         model.load_state_dict(checkpoint["model"])
     except (KeyError, RuntimeError) as exc:

@@ -28,7 +28,7 @@ from training.ml.data import CocoDetection, collate, load_coco, split_coco
 from training.ml.ema import ModelEma
 from training.ml.errors import CheckpointError, ConfigError, DatasetError, TrainingDiverged
 from training.ml.evaluate import coco_metrics
-from training.ml.models import build_model
+from training.ml.models import build_model, preset_architecture
 from training.ml.predict import InferenceModel, predict_dataset
 from training.ml.transforms import DetectionTransform, TrainingSamples
 
@@ -142,8 +142,15 @@ def _datasets(
 class _Run:
     """The mutable state of one training run (what ``last.pt`` stores)."""
 
-    def __init__(self, config: TrainConfig, train_ds: CocoDetection, device: torch.device) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        train_ds: CocoDetection,
+        device: torch.device,
+        architecture: dict[str, str],
+    ) -> None:
         self.config = config
+        self.architecture = architecture
         self.device = device
         self.class_names = train_ds.class_names
         self.category_ids = train_ds.category_ids
@@ -152,6 +159,7 @@ class _Run:
             len(self.class_names),
             pretrained=config.pretrained,
             image_size=config.input_size,
+            **architecture,
         ).to(device)
         self.optimizer = _optimizer(self.model, config)
         self.steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
@@ -181,6 +189,7 @@ class _Run:
     def common(self) -> dict[str, Any]:
         return {
             "config": self.config.to_dict(),
+            "architecture": self.architecture,
             "class_names": self.class_names,
             "category_ids": self.category_ids,
             "versions": ckpt.versions(),
@@ -258,9 +267,14 @@ def train(
     last_path, best_path = out / "last.pt", out / "best.pt"
     train_ds, val_ds = _datasets(config, coco, images_dir, val_coco, val_images_dir)
     logger.info("decoded %d training images into memory", train_ds.preload())
-    run = _Run(config, train_ds, device)
-    if resume is not None:
-        run.restore(ckpt.load(resume))
+    resumed = ckpt.load(resume) if resume is not None else None
+    # A resumed run keeps the network it was started with, even if the preset changed.
+    architecture = (
+        ckpt.architecture_of(resumed) if resumed is not None else preset_architecture(config.preset)
+    )
+    run = _Run(config, train_ds, device, architecture)
+    if resumed is not None:
+        run.restore(resumed)
         logger.info("resumed from %s at epoch %d", resume, run.epoch)
     inferences: dict[int, InferenceModel] = {}
     budget = config.time_budget_minutes * 60 if config.time_budget_minutes else None

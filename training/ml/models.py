@@ -10,6 +10,7 @@ a PyPI package on disk, checked by sha256 and strict key match; nothing is downl
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.metadata
 import logging
@@ -87,6 +88,13 @@ PRESET_SPECS = {
 # against 17 ms): not a preset any more, kept buildable for comparisons.
 STANDARD_FCOS_SPEC = PresetSpec(**_LITE)
 assert set(PRESET_SPECS) == set(PRESETS)
+
+
+def preset_architecture(preset: str) -> dict[str, str]:
+    """What a checkpoint records of the preset's network beyond its config (the
+    ``build_model`` overrides), so that a later change of the preset does not change
+    the network a saved checkpoint is rebuilt as."""
+    return {"head_activation": PRESET_SPECS[preset].head_activation}
 
 
 def weights_path(weights: WeightsFile) -> Path:
@@ -174,6 +182,7 @@ def build_model(
     pretrained: bool = True,
     image_size: int | None = None,
     frozen_bn: bool | None = None,
+    head_activation: str | None = None,
 ) -> FCOS:
     """Build the detector of ``preset`` for ``num_classes`` classes (labels 0..C-1).
 
@@ -181,12 +190,16 @@ def build_model(
     when a checkpoint's weights will be loaded on top anyway. ``frozen_bn`` (default:
     ``pretrained``) freezes the backbone's BatchNorm statistics, right for ImageNet
     weights; a random backbone needs trainable BatchNorm to learn at all.
+    ``head_activation`` overrides the preset's (a checkpoint records the one it was
+    trained with: see :func:`preset_architecture`).
     """
     if preset not in PRESET_SPECS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if num_classes < 1:
         raise ConfigError("a detector needs at least one class")
     spec = PRESET_SPECS[preset]
+    if head_activation is not None:
+        spec = dataclasses.replace(spec, head_activation=head_activation)
     size = image_size or PRESET_IMAGE_SIZE[preset]
     frozen = pretrained if frozen_bn is None else frozen_bn
     backbone = MobileNetFPN(spec, pretrained=pretrained, frozen_bn=frozen)
