@@ -262,3 +262,24 @@ def test_checkpoints_keep_the_network_they_were_trained_with(
     )
     assert resumed.epochs_completed == 2
     assert ckpt.load(resumed.last_checkpoint)["architecture"] == {"head_activation": "relu"}
+
+
+def test_training_runs_in_channels_last_and_checkpoints_load_into_a_plain_model(
+    synthetic: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The model trains in channels-last memory format (faster convolutions on the CPU);
+    its checkpoints still load into a freshly built (contiguous) model for export."""
+    from training.ml.data import CocoDetection
+    from training.ml.engine import _Run
+
+    coco, images = synthetic
+    config = tiny_config(epochs=1)
+    run = _Run(config, CocoDetection(coco, images), torch.device("cpu"), {})
+    convs = [m.weight for m in run.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert not all(w.is_contiguous() for w in convs)  # the 3x3 convs did change format
+
+    result = train(config, coco=coco, images_dir=images, out_dir=tmp_path / "run")
+    model, _ = ckpt.model_from_checkpoint(ckpt.load(result.best_checkpoint))
+    weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(w.is_contiguous() for w in weights)
