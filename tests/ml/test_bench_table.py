@@ -28,3 +28,31 @@ def test_table_gathers_presets_and_their_int8_variant(tmp_path: Path) -> None:
     assert rows[0].startswith("| fast | 15 | 30 | 28.0 | 0.900 | 0.600 | 0.800 / 0.900 / 1.000")
     assert "| 17.0 | 11.0 | 7.5 |" in rows[0]
     assert rows[1].startswith("| fast INT8 | 15 | 30 | 28.0 | 0.890 | 0.590 |")
+
+
+def test_table_lists_the_label_audit(tmp_path: Path) -> None:
+    figures = {
+        "preset": "accurate",
+        "budget_minutes": 15,
+        "test_map50": 0.91,
+        "test_map": 0.6,
+        "label_audit": {
+            "candidates_by_class": {"Platelets": 22, "RBC": 329, "WBC": 3},
+            "labelled_by_class": {"Platelets": 69, "RBC": 805, "WBC": 71},
+            "without_candidates": {
+                "map50": 0.979,
+                "map": 0.623,
+                "ap50_per_class": {"Platelets": 0.981, "RBC": 0.962, "WBC": 0.995},
+            },
+            "sheet": "bench-results/accurate-15min/label-audit.png",
+        },
+    }
+    (tmp_path / "accurate-15min.json").write_text(json.dumps(figures))
+    text = write_table(tmp_path).read_text()
+    assert "## Label audit" in text
+    assert (
+        "| accurate | 15 | 22 (69) / 329 (805) / 3 (71) | 0.979 | 0.623 "
+        "| 0.981 / 0.962 / 0.995 | bench-results/accurate-15min/label-audit.png |"
+    ) in text
+    (tmp_path / "accurate-15min.json").write_text(json.dumps({**figures, "label_audit": None}))
+    assert "Label audit" not in write_table(tmp_path).read_text()

@@ -109,6 +109,7 @@ def run(
     """Train, evaluate on test, export and time one preset; returns the figures."""
     import torch
 
+    from training.ml.audit import audit
     from training.ml.config import TrainConfig
     from training.ml.engine import train
     from training.ml.evaluate import evaluate_checkpoint
@@ -145,6 +146,9 @@ def run(
         raise EngineError("training ended without a checkpoint")
     report = evaluate_checkpoint(result.best_checkpoint, splits["test"], images)
     (run_dir / "test-report.json").write_text(json.dumps(report))
+    label_audit = audit(
+        report, json.loads(splits["test"].read_text()), images, run_dir / "label-audit.png"
+    )
     test_images = sorted(images.glob("*.jpg"))[:4]
     export = export_onnx(
         result.best_checkpoint,
@@ -175,6 +179,7 @@ def run(
         "onnx_size_mb": round(export["size_bytes"] / 2**20, 2),
         "onnx_parity": export["parity"],
         "int8": int8,
+        "label_audit": label_audit,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     (out / f"{preset}-{budget:g}min.json").write_text(json.dumps(figures, indent=1))
@@ -246,8 +251,38 @@ def write_table(out: Path) -> Path:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
         + "\n".join(rows)
         + "\n"
+        + _audit_table(out)
     )
     return table
+
+
+def _audit_table(out: Path) -> str:
+    """The label audits of the result files (training/ml/audit.py), if any."""
+    rows = []
+    for path in sorted(out.glob("*min.json")):
+        figures = json.loads(path.read_text())
+        found = figures.get("label_audit")
+        if not found:
+            continue
+        counts = found["candidates_by_class"]
+        labelled = found["labelled_by_class"]
+        without = found["without_candidates"]
+        ap = without["ap50_per_class"]
+        rows.append(
+            f"| {figures['preset']} | {figures['budget_minutes']:g} "
+            f"| {' / '.join(f'{counts[n]} ({labelled[n]})' for n in ('Platelets', 'RBC', 'WBC'))} "
+            f"| {without['map50']:.3f} | {without['map']:.3f} "
+            f"| {' / '.join(f'{ap[n]:.3f}' for n in ('Platelets', 'RBC', 'WBC'))} "
+            f"| {found['sheet']} |"
+        )
+    if not rows:
+        return ""
+    return (
+        "\n## Label audit (detections scoring >= 0.5 that overlap no labelled box by IoU 0.3)\n\n"
+        "| model | budget min | found Platelets / RBC / WBC (labelled) | mAP@0.5 without them "
+        "| mAP@[.5:.95] without | AP@0.5 without | contact sheet |\n"
+        "| --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows) + "\n"
+    )
 
 
 def _row(figures: dict[str, Any]) -> str:
