@@ -15,14 +15,15 @@ from training import selectors
 from training.ml.config import PRESET_IMAGE_SIZE
 
 # Latency: ONNX Runtime, one 640x480 image, 1 CPU thread, median of 100, measured on the
-# 2-core development VM after 15-minute BCCD runs (`make bench-train` reports it for
-# your machine; training/ml/README.md has the accuracy of each).
+# 2-core development VM after 15- and 30-minute BCCD runs, on its faster and its slower
+# days (`make bench-train` reports it for your machine; training/ml/README.md has the
+# accuracy of each).
 PRESET_HELP = {
-    "fast": "Smallest input: lowest latency (about 13 ms per image on one CPU core), "
+    "fast": "Smallest input: lowest latency (about 11-24 ms per image on one CPU core), "
     "meant for CPUs and edge devices.",
-    "balanced": "Larger input: a middle ground (about 18 ms per image on one CPU core).",
+    "balanced": "Larger input: a middle ground (about 18-42 ms per image on one CPU core).",
     "accurate": "Trains at the small input first, then at the largest: the best mAP "
-    "for small objects, slower to train and to run (about 19 ms per image on one CPU core).",
+    "for small objects, slower to train and to run (about 19-37 ms per image on one CPU core).",
 }
 
 
