@@ -8,9 +8,9 @@ score at least ``min_score`` and overlap no ground-truth box of any class by
 object), recomputes the metrics with them set aside, and draws a contact sheet of a
 random sample of them for a person to judge: whole objects are missing labels.
 
-On BCCD's test split (2026-12-02) a 15-minute "accurate" model made 329 such RBC
-detections at score >= 0.5 against 805 labelled red cells; a random 40 of them were all
-whole red cells (``training/ml/README.md``).
+On BCCD's test split (2026-12-02) a 15-minute "accurate" model made 352 such RBC
+detections at score >= 0.5 against 805 labelled red cells; of a random 40 candidates,
+38 were whole red cells nobody labelled (``training/ml/README.md``).
 """
 
 from __future__ import annotations
