@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from training.ml.__main__ import main
 from training.ml.audit import audit, contact_sheet, metrics_without, unlabelled_candidates
 from training.ml.evaluate import evaluate_predictions
 
@@ -75,6 +77,9 @@ def test_audit_counts_per_class_and_draws_the_sheet(report: dict, tmp_path: Path
     assert result["candidates_by_class"] == {"cell": 1}
     assert result["labelled_by_class"] == {"cell": 2}
     assert result["without_candidates"]["map50"] == pytest.approx(1.0)
+    assert [(c["file_name"], c["box"]) for c in result["found"]] == [
+        ("a.png", [60.0, 60.0, 80.0, 80.0])
+    ]
     sheet = np.asarray(Image.open(result["sheet"]))
     assert sheet.shape == (150, 150 * 8, 3)
     tile = sheet[:, :150]
@@ -88,3 +93,47 @@ def test_contact_sheet_samples_at_most_count(tmp_path: Path) -> None:
     many = [{"file_name": "a.png", "box": [10.0 * i, 10.0, 10.0 * i + 9, 19.0]} for i in range(9)]
     sheet = Image.open(contact_sheet(many, tmp_path, tmp_path / "s.png", count=5, columns=4))
     assert sheet.size == (600, 300)
+
+
+def _images(folder: Path) -> None:
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (100, 100), (90, 90, 90)).save(folder / name)
+
+
+def test_command_line(report: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    _images(tmp_path)
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    (tmp_path / "gt.json").write_text(json.dumps(GROUND_TRUTH))
+    args = ["audit", "--report", str(tmp_path / "report.json"), "--coco", str(tmp_path / "gt.json")]
+    args += ["--images", str(tmp_path), "--out", str(tmp_path / "out" / "sheet.png")]
+    assert main([*args, "--max-iou", "0.2"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["candidates"] == 1
+    assert printed["found"][0]["box"] == [60.0, 60.0, 80.0, 80.0]
+    assert (tmp_path / "out" / "sheet.png").is_file()
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["candidates"] == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"report": "not json"}, "cannot read report"),
+        ({"report": json.dumps({"metrics": {}})}, "is not a report of python -m training.ml"),
+        ({"max-iou": "1.5"}, "must be in (0, 1]"),
+        ({"images": "missing"}, "image folder not found"),
+    ],
+)
+def test_bad_input_gives_one_line(
+    report: dict, tmp_path: Path, capsys: pytest.CaptureFixture, change: dict, message: str
+) -> None:
+    _images(tmp_path)
+    (tmp_path / "report.json").write_text(change.get("report", json.dumps(report)))
+    (tmp_path / "gt.json").write_text(json.dumps(GROUND_TRUTH))
+    args = ["audit", "--report", str(tmp_path / "report.json"), "--coco", str(tmp_path / "gt.json")]
+    args += ["--images", str(tmp_path / change.get("images", "")), "--out", str(tmp_path / "s.png")]
+    args += ["--max-iou", change.get("max-iou", "0.3")]
+    assert main(args) in (1, 2)
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "s.png").exists()

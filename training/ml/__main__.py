@@ -1,4 +1,4 @@
-"""Command line: ``python -m training.ml train|evaluate|export|predict``.
+"""Command line: ``python -m training.ml train|evaluate|export|predict|audit``.
 
 Results go to stdout as JSON, progress to stderr. A bad argument or bad data ends
 with one ``error: ...`` line on stderr and a non-zero exit status, never a traceback.
@@ -85,7 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", required=True, type=Path)
     predict.add_argument("--threshold", type=float, help="score threshold (default: the model's)")
     predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    audit = commands.add_parser(
+        "audit", help="list likely missing labels: confident detections far from every label"
+    )
+    audit.add_argument("--report", required=True, type=Path, help="report JSON of evaluate")
+    audit.add_argument("--coco", required=True, type=Path, help="the COCO JSON it evaluated")
+    audit.add_argument("--images", required=True, type=Path, help="folder of the images")
+    audit.add_argument("--out", required=True, type=Path, help="contact sheet PNG to write")
+    audit.add_argument("--min-score", type=_unit_float, default=0.5)
+    audit.add_argument("--max-iou", type=_unit_float, default=0.3)
     return parser
+
+
+def _unit_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
 
 
 def _train(args: argparse.Namespace) -> dict[str, Any]:
@@ -184,7 +200,36 @@ def _predict(args: argparse.Namespace) -> list[dict[str, Any]]:
     return predict_files(args.model, args.images, threshold=args.threshold)
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "export": _export, "predict": _predict}
+def _audit(args: argparse.Namespace) -> dict[str, Any]:
+    from training.ml.audit import audit
+    from training.ml.data import load_coco
+
+    try:
+        report = json.loads(args.report.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EngineError(f"cannot read report {args.report}: {exc}") from exc
+    if not isinstance(report, dict) or "images" not in report.get("per_image", {}):
+        raise EngineError(f"{args.report} is not a report of python -m training.ml evaluate")
+    if not args.images.is_dir():
+        raise EngineError(f"image folder not found: {args.images}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    return audit(
+        report,
+        load_coco(args.coco),
+        args.images,
+        args.out,
+        min_score=args.min_score,
+        max_iou=args.max_iou,
+    )
+
+
+COMMANDS = {
+    "train": _train,
+    "evaluate": _evaluate,
+    "export": _export,
+    "predict": _predict,
+    "audit": _audit,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -139,5 +139,6 @@ def audit(
         "candidates_by_class": by_class,
         "labelled_by_class": {c["name"]: c["num_ground_truth"] for c in report["per_class"]},
         "without_candidates": metrics_without(report, coco_gt, candidates),
+        "found": candidates,
         "sheet": str(contact_sheet(candidates, images_dir, sheet_path)),
     }
