@@ -23,7 +23,7 @@ PRESET_HELP = {
     "meant for CPUs and edge devices.",
     "balanced": "Larger input: a middle ground (about 18-42 ms per image on one CPU core).",
     "accurate": "Trains at the small input first, then at the largest: the best mAP "
-    "for small objects, slower to train and to run (about 19-37 ms per image on one CPU core).",
+    "for small objects, slower to train and to run (about 19-50 ms per image on one CPU core).",
 }
 
 
