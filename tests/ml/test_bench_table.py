@@ -37,6 +37,8 @@ def test_table_lists_the_label_audit(tmp_path: Path) -> None:
         "test_map50": 0.91,
         "test_map": 0.6,
         "label_audit": {
+            "min_score": 0.5,
+            "max_iou": 0.3,
             "candidates_by_class": {"Platelets": 22, "RBC": 329, "WBC": 3},
             "labelled_by_class": {"Platelets": 69, "RBC": 805, "WBC": 71},
             "without_candidates": {

@@ -43,6 +43,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _unit_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m training.ml", description="Detection engine")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -95,13 +102,6 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--min-score", type=_unit_float, default=0.5)
     audit.add_argument("--max-iou", type=_unit_float, default=0.3)
     return parser
-
-
-def _unit_float(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
 
 
 def _train(args: argparse.Namespace) -> dict[str, Any]:
