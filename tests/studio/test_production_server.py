@@ -34,10 +34,9 @@ def get(url: str):
         return error.code, dict(error.headers), error.read()
 
 
-@pytest.fixture
-def gunicorn_server(transactional_db, tmp_path):
-    port = free_port()
-    env = {
+def production_env() -> dict[str, str]:
+    """A web server's environment: DEBUG off, on the test database."""
+    return {
         **os.environ,
         "DEBUG": "0",
         "SECRET_KEY": "test-" + "k" * 60,
@@ -46,6 +45,22 @@ def gunicorn_server(transactional_db, tmp_path):
         "DATABASE_URL": test_database_url(),
         "STATIC_ROOT": str(settings.STATIC_ROOT),
     }
+
+
+def wait_for_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.3)
+
+
+@pytest.fixture
+def gunicorn_server(transactional_db, tmp_path):
+    port = free_port()
+    env = production_env()
     log = (tmp_path / "gunicorn.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "studio.wsgi", "--bind", f"127.0.0.1:{port}",
@@ -53,13 +68,7 @@ def gunicorn_server(transactional_db, tmp_path):
         cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.3)
+    wait_for_port(port)
     yield base
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
