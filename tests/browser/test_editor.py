@@ -81,8 +81,8 @@ def test_draw_move_resize_class_undo_redo_and_reload_at_two_zooms(page, project_
     assert state(page)["selected"] == 1
     assert close_to(_bbox(page, 1), [b_now[0] + 20, b_now[1] + 10, 100, 80], 0.02)
 
-    # The class by its shortcut, then undo and redo it.
-    page.keyboard.press("2")
+    # The selected box's class by Shift + its key, then undo and redo it.
+    page.keyboard.press("Shift+Digit2")
     assert state(page)["boxes"][1]["category_id"] == wbc.pk
     page.keyboard.press("Control+z")
     assert state(page)["boxes"][1]["category_id"] == rbc.pk
@@ -123,7 +123,7 @@ def test_delete_tiny_boxes_clamping_copy_paste_hide_and_help(page, studio_server
     assert box["bbox"][0] + box["bbox"][2] == pytest.approx(800)
     assert box["bbox"][1] + box["bbox"][3] == pytest.approx(600)
 
-    page.locator("#classes li").nth(1).locator(".class-pick").click()  # WBC from the list
+    page.locator("#classes li").nth(1).locator(".class-apply").click()  # WBC from the list
     assert state(page)["boxes"][0]["category_id"] == wbc.pk
     page.keyboard.press("Control+c")
     page.keyboard.press("Control+v")  # a copy next to it (10 px away, kept in the image)

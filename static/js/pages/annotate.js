@@ -77,6 +77,7 @@ const editor = {
   select(key) {
     editor.selected = key;
     lists.boxList.select(key);
+    lists.showClassHint();
     suggestions.render();
     editor.redraw({ overlay: true });
   },
@@ -287,9 +288,10 @@ const EDITING = new Set([
 function wire() {
   listenToKeys({
     actions: ACTIONS,
-    classKey: (name) => {
+    classKey: (name, shifted) => {
       const category = editor.categories.find((c) => c.shortcut?.toLowerCase() === name);
-      return category ? () => edits.pickClass(category.id) : null;
+      if (!category) return null;
+      return shifted ? () => edits.setSelectedClass(category.id) : () => edits.pickClass(category.id);
     },
     refused: (name) => editor.readOnly && EDITING.has(name),
     help: $("help"),
@@ -323,6 +325,8 @@ function wire() {
       if (event.target.checked) editor.hidden.delete(id);
       else editor.hidden.add(id);
       afterReplace();
+    } else if (event.target.closest(".class-apply")) {
+      edits.setSelectedClass(id);
     } else if (event.target.closest(".class-pick")) {
       edits.pickClass(id);
     }

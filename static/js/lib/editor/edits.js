@@ -27,21 +27,32 @@ export class Edits {
     editor.select(null);
   }
 
-  // The class to draw with; it is also the selected box's (or suggestion's) class.
+  // The class of the next box drawn: never a change to a box (the box just drawn stays
+  // selected, and "1, draw, 2, draw" must give a box of each class).
   pickClass(id) {
-    const { editor, suggestions } = this.page;
+    const { editor } = this.page;
     if (!this.page.hasClass(id)) return;
     editor.currentClass = id;
-    const suggestion = suggestions.selected();
-    if (suggestion && !editor.readOnly) {
-      suggestions.accept(suggestion, { c: id }, { select: "box" });
-    }
-    const box = editor.selectedBox();
-    if (box && box.c !== id && !editor.readOnly) {
-      editor.commit(editor.doc.boxes.map((b) => (b.k === box.k ? { ...b, c: id } : b)));
-    }
     this.page.renderClassList();
     editor.redraw({ overlay: true });
+  }
+
+  // Shift + a class key, or the class list's "→ box" button: the selected box (or
+  // suggestion, accepted as that class) becomes of this class; the next box's is kept.
+  setSelectedClass(id) {
+    const { editor, suggestions } = this.page;
+    if (!this.page.hasClass(id) || editor.readOnly) return;
+    const suggestion = suggestions.selected();
+    const box = editor.selectedBox();
+    if (suggestion) {
+      suggestions.accept(suggestion, { c: id }, { select: "box" });
+    } else if (box && box.c !== id) {
+      editor.commit(editor.doc.boxes.map((b) => (b.k === box.k ? { ...b, c: id } : b)));
+    } else if (!box) {
+      editor.message("Select a box first: Shift + a class key changes the selected box.");
+      return;
+    }
+    this.page.renderClassList();
   }
 
   undo(redo = false) {

@@ -41,7 +41,30 @@ export class Lists {
       hidden: editor.hidden,
       counts,
       readOnly: false,
+      canEdit: !editor.readOnly,
     });
+    this.showClassHint();
+  }
+
+  // What a class key does now: the next box's class, and Shift + it the selected box's.
+  showClassHint() {
+    const { editor, nameOf } = this.page;
+    const hint = $("class-hint");
+    const item = editor.selectedItem();
+    $("classes").classList.toggle("has-selection", Boolean(item) && !editor.readOnly);
+    const next = editor.currentClass === null ? "" : `Next box: ${nameOf(editor.currentClass)}. `;
+    if (editor.readOnly) {
+      hint.textContent = "";
+    } else if (!item) {
+      hint.textContent = `${next}A class key sets the class of the next box.`;
+    } else {
+      const keyed = editor.categories.find((c) => c.shortcut && c.id !== item.c);
+      const example = keyed ? `Shift+${keyed.shortcut.toUpperCase()}` : "Shift + its key";
+      hint.textContent =
+        `${next}A class key sets the class of the next box; ${example} (or → box) ` +
+        `changes the selected ${item.sid === undefined ? "box" : "suggestion"} ` +
+        `(${nameOf(item.c)}).`;
+    }
   }
 
   renderBoxes() {

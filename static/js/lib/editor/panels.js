@@ -15,7 +15,7 @@ export function when(iso) {
 }
 
 // classes: [{id, name, color, shortcut}]; hidden: Set of ids; counts: Map id -> boxes.
-export function renderClasses(list, classes, { current, hidden, counts, readOnly }) {
+export function renderClasses(list, classes, { current, hidden, counts, readOnly, canEdit }) {
   list.replaceChildren(
     ...classes.map((c) => {
       const row = el("li", { className: c.id === current ? "current" : "" });
@@ -37,6 +37,12 @@ export function renderClasses(list, classes, { current, hidden, counts, readOnly
       if (!c.shortcut) key.hidden = true;
       const count = el("span", { className: "muted class-count" }, String(counts.get(c.id) || 0));
       row.append(eye, pick, key, count);
+      if (canEdit) {
+        const apply = el("button", { type: "button", className: "class-apply link" }, "→ box");
+        apply.title = `Change the selected box to ${c.name}` +
+          (c.shortcut ? ` (Shift+${c.shortcut.toUpperCase()})` : "");
+        row.append(apply);
+      }
       return row;
     }),
   );
