@@ -224,6 +224,9 @@ if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
         "rest_framework.renderers.BrowsableAPIRenderer"
     )
+# The API's schema and docs page (/api/v1/schema, /api/v1/docs): logged-in users only
+# unless this is on (studio/api_docs.py).
+STUDIO_API_DOCS_PUBLIC = env_bool("STUDIO_API_DOCS_PUBLIC", False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Detection Studio API",
     "DESCRIPTION": "Projects, images, annotations, training runs and models. "

@@ -3,9 +3,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from studio import api, views
+from studio import api, api_docs, views
 from training import deepstack
 
 api_v1 = [
@@ -19,8 +18,8 @@ api_v1 = [
     ),
     path("", include("labeling.api_urls")),
     path("", include("training.api_urls")),
-    path("schema", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("schema", api_docs.SchemaView.as_view(), name="api-schema"),
+    path("docs", api_docs.DocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 urlpatterns = [

@@ -38,7 +38,8 @@ def test_schema_generates_without_warnings_and_covers_every_endpoint(tmp_path):
 
 
 @pytest.mark.django_db
-def test_docs_page_served_offline(client):
+def test_docs_page_served_offline(client, make_user):
+    client.force_login(make_user("reader"))
     response = client.get("/api/v1/docs")
     assert response.status_code == 200
     body = response.content.decode()
