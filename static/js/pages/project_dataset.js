@@ -70,6 +70,13 @@ importForm?.addEventListener("submit", async (event) => {
   event.preventDefault();
   const status = document.getElementById("import-status");
   const button = importForm.querySelector("button");
+  if (!importForm.elements.file.files.length) {
+    showError(importForm, new Error("Choose a file to import first (a zip or an annotation file)."));
+    importForm.elements.file.focus();
+    return;
+  }
+  const errorBox = importForm.parentElement.querySelector(".error");
+  if (errorBox) errorBox.hidden = true;
   button.disabled = true;
   status.textContent = "Uploading…";
   try {

@@ -35,7 +35,21 @@ function addRow(file) {
   progressCell.append(bar);
   const result = cell(row, "waiting", "result");
   list.append(row);
-  return { row, bar, result };
+  return { row, bar, result, progressCell };
+}
+
+// The row's outcome: a refused or failed file shows "not added" where its bar was (a
+// full blue bar reads as "done").
+function finish(view, outcome) {
+  view.row.dataset.outcome = outcome;
+  if (outcome === "refused" || outcome === "failed") {
+    const note = document.createElement("span");
+    note.className = "status-refused";
+    note.textContent = "✕ not added";
+    view.progressCell.replaceChildren(note);
+  } else {
+    view.bar.value = 100;
+  }
 }
 
 function showResults(view, results) {
@@ -48,6 +62,9 @@ function showResults(view, results) {
     view.result.append(line);
     totals[item.status] += 1;
   }
+  const added = results.some((item) => item.status === "added");
+  const duplicate = results.some((item) => item.status === "duplicate");
+  finish(view, added ? "added" : duplicate ? "duplicate" : "refused");
 }
 
 function updateSummary() {
@@ -69,7 +86,6 @@ function send(file, view) {
       if (event.lengthComputable) view.bar.value = (100 * event.loaded) / event.total;
     });
     request.addEventListener("load", () => {
-      view.bar.value = 100;
       let body = null;
       try { body = JSON.parse(request.responseText); } catch { body = null; }
       if (request.status === 200 && body) {
@@ -78,12 +94,14 @@ function send(file, view) {
         view.result.textContent = (body && body.detail) || `failed (HTTP ${request.status})`;
         view.result.className = "result status-refused";
         totals.failed += 1;
+        finish(view, "failed");
       }
       resolve();
     });
     request.addEventListener("error", () => {
       view.result.textContent = "failed: the server could not be reached";
       totals.failed += 1;
+      finish(view, "failed");
       resolve();
     });
     view.result.textContent = "uploading…";
@@ -111,6 +129,7 @@ function enqueue(files) {
       view.result.textContent = `refused (larger than ${formatSize(data.limits.max_image_bytes)})`;
       view.result.className = "result status-refused";
       totals.refused += 1;
+      finish(view, "refused");
       continue;
     }
     queue.push({ file, view });
