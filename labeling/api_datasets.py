@@ -54,7 +54,7 @@ class DatasetImportListView(ProjectScopedView):
     """GET: past imports. POST (multipart ``file`` and ``format``): queue an import, which
     a worker runs all or nothing."""
 
-    project_actions = {"GET": Action.VIEW, "POST": Action.EDIT_PROJECT}
+    project_actions = {"GET": Action.VIEW, "POST": Action.IMPORT}
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     @extend_schema(responses=DatasetImportSerializer(many=True))

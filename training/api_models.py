@@ -15,7 +15,12 @@ from rest_framework.views import APIView
 
 from labeling import selectors as labeling_selectors
 from labeling.api import ProjectScopedView
-from labeling.permissions import Action, ProjectRolePermission
+from labeling.permissions import (
+    Action,
+    ProjectRolePermission,
+    model_update_action,
+    role_require,
+)
 from training import registry, selectors
 from training.models import ModelVersion
 
@@ -82,6 +87,9 @@ class ModelScopedView(APIView):
 
 
 class ModelDetailView(ModelScopedView):
+    """PATCH needs TRAIN, and SERVE (owners) for the production flag or the thresholds
+    of the production version (labeling/permissions.py)."""
+
     project_actions = {"GET": Action.VIEW, "PATCH": Action.TRAIN}
 
     @extend_schema(responses=ModelSerializer)
@@ -92,6 +100,10 @@ class ModelDetailView(ModelScopedView):
     def patch(self, request, model_id: int):
         payload = ModelUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        fields = payload.validated_data.keys()
+        role_require(
+            self.role, model_update_action(is_production=self.model.is_production, fields=fields)
+        )
         model = registry.model_update(model=self.model, **payload.validated_data)
         return Response(ModelSerializer(model).data)
 

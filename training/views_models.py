@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from labeling import selectors as labeling_selectors
-from labeling.permissions import Action, role_allows
+from labeling.permissions import Action, model_update_action, role_allows
 from training import registry, selectors
 from training.models import ModelVersion
 
@@ -129,6 +129,7 @@ def model_list(request: HttpRequest, project_id: int) -> HttpResponse:
         )
     page_data = {
         "can_train": role_allows(role, Action.TRAIN),
+        "can_serve": role_allows(role, Action.SERVE),
         "api": {
             "model": reverse("api-model", args=[PLACEHOLDER]).replace(str(PLACEHOLDER), "{id}")
         },
@@ -166,6 +167,11 @@ def model_detail(request: HttpRequest, project_id: int, model_id: int) -> HttpRe
         "evaluation": evaluation,
         "images_present": sorted(present),
         "can_train": role_allows(role, Action.TRAIN),
+        "can_serve": role_allows(role, Action.SERVE),
+        # Saving thresholds: owners only once this version is the production one.
+        "can_tune": role_allows(
+            role, model_update_action(is_production=model.is_production, fields={"threshold"})
+        ),
         "api": {"model": reverse("api-model", args=[model.pk])},
         "urls": {
             "thumbnail": _url_template("api-image-thumbnail", project.pk),
@@ -188,6 +194,8 @@ def model_detail(request: HttpRequest, project_id: int, model_id: int) -> HttpRe
             "downloads": _downloads(model),
             "others": others,
             "can_train": page_data["can_train"],
+            "can_serve": page_data["can_serve"],
+            "can_tune": page_data["can_tune"],
             "page_data": page_data,
         },
     )

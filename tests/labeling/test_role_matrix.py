@@ -138,10 +138,10 @@ PROJECT_API = {
         _status(200, 403, 403),
     ),
     ("api-imports", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
-    ("api-imports", "POST"): (  # a JSON body carries no file: 400 once allowed
+    ("api-imports", "POST"): (  # annotators import; a JSON body has no file: 400 once allowed
         lambda t: [t["project"].pk],
         {"format": "coco"},
-        _status(400, 403, 403),
+        _status(400, 400, 403),
     ),
     ("api-import", "GET"): (
         lambda t: [t["project"].pk, t["import"].pk],

