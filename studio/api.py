@@ -6,7 +6,8 @@ from django.contrib.auth import authenticate
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny
+from rest_framework.exceptions import Throttled
+from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -77,15 +78,25 @@ class MeView(APIView):
 
 
 class WorkerCheckListView(APIView):
-    """Send a no-op job through the broker and see which worker process ran it."""
+    """Send a no-op job through the broker and see which worker process ran it.
+
+    Staff only, like the /system/ page; at most a few a minute per user (429 beyond).
+    """
+
+    permission_classes = [IsAdminUser]
 
     @extend_schema(request=None, responses={202: WorkerCheckSerializer})
     def post(self, request):
-        check = services.worker_check_create(user=request.user)
+        try:
+            check = services.worker_check_create(user=request.user)
+        except services.WorkerCheckThrottled as exc:
+            raise Throttled(wait=exc.wait_seconds, detail=str(exc)) from None
         return Response(WorkerCheckSerializer(check).data, status=status.HTTP_202_ACCEPTED)
 
 
 class WorkerCheckDetailView(APIView):
+    permission_classes = [IsAdminUser]
+
     @extend_schema(responses=WorkerCheckSerializer)
     def get(self, request, check_id: int):
         check = get_object_or_404(WorkerCheck, pk=check_id, created_by=request.user)

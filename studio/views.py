@@ -40,8 +40,12 @@ def account(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def system(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        services.worker_check_create(user=request.user)
-        messages.info(request, "A worker check was sent; reload to see which worker ran it.")
+        try:
+            services.worker_check_create(user=request.user)
+        except services.WorkerCheckThrottled as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.info(request, "A worker check was sent; reload to see which worker ran it.")
         return redirect("system")
     checks = WorkerCheck.objects.filter(created_by=request.user)[:10]
     return render(request, "studio/system.html", {"checks": checks})

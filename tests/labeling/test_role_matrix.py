@@ -294,8 +294,8 @@ GLOBAL = {
     ("api-me", "GET"): {"anonymous": 401, "user": 200},
     ("api-projects", "GET"): {"anonymous": 401, "user": 200},
     ("api-projects", "POST"): {"anonymous": 401, "user": 201},
-    ("api-worker-checks", "POST"): {"anonymous": 401, "user": 202},
-    ("api-worker-check", "GET"): {"anonymous": 401, "user": 404},  # someone else's check
+    ("api-worker-checks", "POST"): {"anonymous": 401, "user": 403},  # staff only
+    ("api-worker-check", "GET"): {"anonymous": 401, "user": 403},  # staff only
     ("api-schema", "GET"): {"anonymous": 200, "user": 200},
     ("api-docs", "GET"): {"anonymous": 200, "user": 200},
     # DeepStack-compatible detection: an API key only (none configured here), no session.

@@ -19,6 +19,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from labeling.models import DatasetImport
+from studio import services
+from studio.models import WorkerCheck
 from tests.labeling import test_role_matrix as matrix
 from tests.labeling.imagefiles import image_bytes
 from training.models import ModelVersion
@@ -33,6 +35,44 @@ def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+# --- Worker checks: staff only on every path, throttled ---------------------------------
+
+
+def test_worker_checks_are_staff_only_on_the_api_and_the_page(make_user):
+    user = make_user("alice")
+    own = WorkerCheck.objects.create(created_by=user, requested_by_pid=1)
+    client = logged_in(user)
+    assert client.post(reverse("api-worker-checks")).status_code == 403
+    assert client.get(reverse("api-worker-check", args=[own.pk])).status_code == 403
+    page = client.post(reverse("system"))
+    assert page.status_code == 302 and page["Location"].startswith(reverse("admin:login"))
+    assert WorkerCheck.objects.count() == 1  # nothing was sent
+
+    staff = logged_in(make_user("root", is_staff=True))
+    response = staff.post(reverse("api-worker-checks"))
+    assert response.status_code == 202, response.content
+    check_id = response.json()["id"]
+    assert staff.get(reverse("api-worker-check", args=[check_id])).status_code == 200
+    assert staff.post(reverse("system")).status_code == 302
+    assert WorkerCheck.objects.count() == 3
+
+
+def test_worker_checks_are_throttled_per_user_on_the_api_and_the_page(make_user):
+    staff = logged_in(make_user("root", is_staff=True))
+    for _ in range(services.WORKER_CHECK_LIMIT):
+        assert staff.post(reverse("api-worker-checks")).status_code == 202
+    refused = staff.post(reverse("api-worker-checks"))
+    assert refused.status_code == 429
+    assert "worker checks a minute" in refused.json()["detail"]
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    page = staff.post(reverse("system"), follow=True)
+    assert "worker checks a minute" in page.content.decode()
+    assert WorkerCheck.objects.count() == services.WORKER_CHECK_LIMIT
+    # Another staff user has a count of their own.
+    other = logged_in(make_user("root2", is_staff=True))
+    assert other.post(reverse("api-worker-checks")).status_code == 202
 
 
 # --- Serving decisions: owner only ------------------------------------------------------

@@ -24,7 +24,7 @@ def wait_for(predicate, timeout: float, interval: float = 0.25):
 
 @pytest.mark.slow
 def test_worker_check_runs_in_worker_process(celery_worker_process, make_user):
-    user = make_user("alice")
+    user = make_user("alice", is_staff=True)  # worker checks are staff-only
     client = APIClient()
     client.force_authenticate(user)
     response = client.post("/api/v1/system/worker-checks")
