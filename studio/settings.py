@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Last, so the first to see a view's exception: a database outage answers 503.
+    "studio.unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"

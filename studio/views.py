@@ -1,22 +1,17 @@
-"""Pages owned by the studio itself: home, account, system."""
+"""Pages owned by the studio itself: home, account, system (/healthz: studio/health.py)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework.authtoken.models import Token
 
 from studio import services
 from studio.models import WorkerCheck
-
-
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"ok": True})
 
 
 @login_required
