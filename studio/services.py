@@ -8,7 +8,7 @@ import secrets
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractBaseUser, AbstractUser
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -38,6 +38,12 @@ def token_rotate(*, user: AbstractUser) -> Token:
     with transaction.atomic():
         Token.objects.filter(user=user).delete()
         return Token.objects.create(user=user)
+
+
+def tokens_revoke(*, user: AbstractBaseUser) -> int:
+    """Delete the user's API tokens (at a password change); the number deleted."""
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return deleted
 
 
 class WorkerCheckThrottled(Exception):

@@ -116,6 +116,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Not a check: its password_changed hook revokes the user's API token (studio/passwords.py).
+    {"NAME": "studio.passwords.TokenRevoker"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "project-list"

@@ -14,8 +14,10 @@ import json
 import zipfile
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from labeling.models import DatasetImport
@@ -181,3 +183,63 @@ def test_dataset_import_per_role(team, role, expected):
         assert (record.project, record.created_by) == (project, team["users"][role])
     page = client.get(reverse("project-detail", args=[project.pk])).content.decode()
     assert ('id="dataset-import"' in page) == (expected == 202)
+
+
+# --- API tokens: a password change revokes them -----------------------------------------
+
+
+def _token_works(key: str) -> bool:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client.get(reverse("api-me")).status_code == 200
+
+
+def test_the_password_page_revokes_the_api_token(make_user):
+    user = make_user("alice", password="old-Secret-4711")
+    token = services.token_rotate(user=user)
+    assert _token_works(token.key)
+    client = logged_in(user)
+    response = client.post(
+        reverse("password_change"),
+        {
+            "old_password": "old-Secret-4711",
+            "new_password1": "new-Secret-0815",
+            "new_password2": "new-Secret-0815",
+        },
+    )
+    assert response.status_code == 302, response.content[:500]
+    assert not _token_works(token.key)
+    assert not Token.objects.filter(user=user).exists()
+    account = client.get(reverse("account")).content.decode()  # the session itself stays
+    assert "Changing your password revokes your token" in account
+    assert "You have no token yet." in account
+    assert _token_works(services.token_rotate(user=user).key)  # a new one works
+
+
+def test_every_other_password_change_revokes_the_token_too(make_user):
+    """The admin's password form, `manage.py changepassword` and scripts all end in
+    set_password() and save()."""
+    user = make_user("alice", password="old-Secret-4711")
+    key = services.token_rotate(user=user).key
+    admin = logged_in(make_user("root", is_staff=True, is_superuser=True))
+    response = admin.post(
+        reverse("admin:auth_user_password_change", args=[user.pk]),
+        {"password1": "new-Secret-0815", "password2": "new-Secret-0815"},
+    )
+    assert response.status_code == 302, response.content[:500]
+    assert not _token_works(key)
+
+    key = services.token_rotate(user=user).key
+    user = get_user_model().objects.get(pk=user.pk)
+    user.set_password("third-Secret-1234")
+    user.save()
+    assert not _token_works(key)
+
+
+def test_a_save_without_a_password_change_keeps_the_token(make_user):
+    user = make_user("alice", password="old-Secret-4711")
+    key = services.token_rotate(user=user).key
+    user = get_user_model().objects.get(pk=user.pk)
+    user.first_name = "Alice"
+    user.save()
+    assert _token_works(key)
