@@ -17,14 +17,15 @@ import io
 from django.conf import settings
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
-from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from labeling import annotations, review, selectors
 from labeling.api import ProjectScopedView
 from labeling.models import AnnotationChange, ImageStatus
 from labeling.permissions import Action
+from studio.pagination import LimitOffsetPagination
+from studio.parsers import JSONParser
+from studio.request_limits import body_limit
 
 
 class BodyTooLarge(exceptions.APIException):
@@ -201,6 +202,7 @@ def _conflict(conflict: annotations.AnnotationConflict) -> Response:
 # --- Views --------------------------------------------------------------------------------
 
 
+@body_limit(lambda: settings.STUDIO_MAX_ANNOTATION_BODY_BYTES)
 class _ImageBoxesView(ProjectScopedView):
     parser_classes = [LimitedJSONParser]
 

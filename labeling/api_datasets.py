@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.text import slugify
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from labeling import formats
@@ -20,6 +20,8 @@ from labeling.dataset_export import export_zip_stream
 from labeling.dataset_import import dataset_import_enqueue
 from labeling.models import DatasetImport
 from labeling.permissions import Action
+from studio.parsers import JSONParser
+from studio.request_limits import body_limit
 
 
 class DatasetImportSerializer(serializers.ModelSerializer):
@@ -50,6 +52,7 @@ class ImportRequestSerializer(serializers.Serializer):
         return upload
 
 
+@body_limit(lambda: settings.STUDIO_MAX_UPLOAD_BYTES)
 class DatasetImportListView(ProjectScopedView):
     """GET: past imports. POST (multipart ``file`` and ``format``): queue an import, which
     a worker runs all or nothing."""

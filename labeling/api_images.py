@@ -5,20 +5,23 @@ from __future__ import annotations
 import logging
 from pathlib import PurePosixPath
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModified
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from labeling import health, ingest, selectors, services, splits
 from labeling.api import ProjectScopedView
 from labeling.models import Image, ImageStatus, Split
 from labeling.permissions import Action
+from studio.pagination import LimitOffsetPagination
+from studio.parsers import JSONParser
+from studio.request_limits import body_limit
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +90,7 @@ class ImagePagination(LimitOffsetPagination):
     max_limit = 500
 
 
+@body_limit(lambda: settings.STUDIO_MAX_UPLOAD_BYTES)
 class ImageListView(ProjectScopedView):
     """GET: the images, filtered and paginated. POST (multipart, field ``files``, many
     files and zip archives): add them; one result per file, refused ones with a reason."""

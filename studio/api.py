@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from studio import services
 from studio.models import WorkerCheck
+from studio.request_limits import LOGIN_BODY_BYTES, body_limit
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -44,6 +45,7 @@ class WorkerCheckSerializer(serializers.ModelSerializer):
         ]
 
 
+@body_limit(LOGIN_BODY_BYTES)
 class TokenCreateView(APIView):
     """Exchange a username and password for a new API token (replaces the old one).
 

@@ -70,6 +70,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    # With DEBUG on (make run), the studio's 404 page instead of Django's technical one.
+    "studio.not_found.NotFoundPageMiddleware",
     # Last, so the first to see a view's exception: a database outage answers 503.
     "studio.unavailable.DatabaseUnavailableMiddleware",
 ]

@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from studio import api, api_docs, health, views
+from studio.request_limits import LOGIN_BODY_BYTES, body_limit
 from training import deepstack
 
 api_v1 = [
@@ -25,7 +26,11 @@ api_v1 = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "accounts/login/",
+        body_limit(LOGIN_BODY_BYTES)(auth_views.LoginView.as_view()),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password/",

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from labeling import ingest
 from labeling.permissions import Action
+from studio.request_limits import FORM_OVERHEAD, body_limit
 from training import inference, selectors
 from training.api_models import ModelScopedView
 
@@ -108,6 +109,9 @@ _REQUEST = {
 }
 
 
+@body_limit(
+    lambda: settings.STUDIO_PREDICT_MAX_IMAGES * settings.STUDIO_MAX_IMAGE_BYTES + FORM_OVERHEAD
+)
 class ModelPredictView(ModelScopedView):
     project_actions = {"POST": Action.VIEW}
     parser_classes = [MultiPartParser, FormParser]

@@ -15,13 +15,13 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 
 from labeling import selectors as labeling_selectors
 from labeling.api import ProjectScopedView
 from labeling.models import ImageStatus, Split
 from labeling.permissions import Action
+from studio.pagination import LimitOffsetPagination
 from training import prelabel, suggestions
 from training.models import ModelVersion, PrelabelJob
 

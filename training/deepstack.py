@@ -31,11 +31,16 @@ from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt
 
 from labeling import ingest
+from studio.request_limits import FORM_OVERHEAD, body_limit
 from training import inference
 from training.models import ModelVersion
 
 MODULE_ID = "detection-studio"
 MODULE_NAME = "Detection Studio"
+
+
+def _image_body_limit() -> int:
+    return settings.STUDIO_MAX_IMAGE_BYTES + FORM_OVERHEAD  # one image and its fields
 
 
 class Refused(Exception):
@@ -45,11 +50,13 @@ class Refused(Exception):
 
 
 @csrf_exempt
+@body_limit(_image_body_limit)
 def detection(request: HttpRequest) -> JsonResponse:
     return _answer(request, None)
 
 
 @csrf_exempt
+@body_limit(_image_body_limit)
 def custom(request: HttpRequest, model_name: str) -> JsonResponse:
     return _answer(request, model_name)
 

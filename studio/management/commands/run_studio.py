@@ -22,6 +22,14 @@ STOP_TIMEOUT_S = 20
 # closing ("connection reset", 1.9% of saves with exports running); 20 s outlasts the
 # editor's debounce and its longest retry back-off (10 s). Docker and the README use it too.
 KEEP_ALIVE_SECONDS = 20
+# Gunicorn's limits on a request's line and headers (a 400 beyond). Gunicorn has none on
+# the body: the studio refuses an oversized one itself (studio/request_limits.py), and so
+# should the reverse proxy (client_max_body_size, see README.md). Docker uses them too.
+REQUEST_LIMITS = [
+    "--limit-request-line", "4094",
+    "--limit-request-fields", "60",
+    "--limit-request-field_size", "8190",
+]  # fmt: skip
 
 
 def web_command(*, host: str, port: int, workers: int, control_socket: str) -> list[str]:
@@ -31,6 +39,7 @@ def web_command(*, host: str, port: int, workers: int, control_socket: str) -> l
         "--bind", f"{host}:{port}",
         "--workers", str(workers), "--threads", "4",
         "--keep-alive", str(KEEP_ALIVE_SECONDS),
+        *REQUEST_LIMITS,
         "--access-logfile", "-", "--graceful-timeout", "10",
         "--control-socket", control_socket,
     ]  # fmt: skip
