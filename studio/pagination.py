@@ -11,7 +11,7 @@ from __future__ import annotations
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 
-from studio.parsers import INT_MAX
+from studio.parsers import fits_int64
 
 
 class LimitOffsetPagination(pagination.LimitOffsetPagination):
@@ -36,11 +36,9 @@ def _whole_number(request, name: str, *, minimum: int) -> int | None:
     if raw is None or raw == "":
         return None
     text = raw.strip()
-    if not text.isdecimal() or not text.isascii() or len(text.lstrip("0")) > 19:
-        value = None
-    else:
-        value = int(text)
-    if value is None or not minimum <= value <= INT_MAX:
+    whole = text.isascii() and text.isdecimal() and fits_int64(text)
+    value = int(text) if whole else None
+    if value is None or value < minimum:
         message = f"a whole number of at least {minimum} is needed, got {raw[:40]!r}."
         raise ValidationError({name: [message]})
     return value

@@ -25,6 +25,13 @@ def in_int64(value: int) -> bool:
     return INT_MIN <= value <= INT_MAX
 
 
+def fits_int64(text: str) -> bool:
+    """Whether a whole number written in decimal fits 64 bits (checked without converting
+    a long run of digits: int() refuses more than 4,300 of them)."""
+    digits = text.lstrip("+-").lstrip("0")
+    return len(digits) < 19 or (len(digits) == 19 and in_int64(int(text)))
+
+
 class JSONParser(parsers.JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = parsers.get_encoding(parser_context or {})
@@ -57,10 +64,7 @@ class _OutOfRange:
 
 
 def _parse_int(text: str) -> int | _OutOfRange:
-    digits = text.lstrip("-").lstrip("0")
-    if len(digits) <= 18 or (len(digits) == 19 and in_int64(int(text))):
-        return int(text)
-    return _OutOfRange(text)
+    return int(text) if fits_int64(text) else _OutOfRange(text)
 
 
 def _parse_float(text: str) -> float | _OutOfRange:

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.exceptions import BadRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
-from studio.parsers import INT_MAX, in_int64
+from studio.parsers import INT_MAX, fits_int64, in_int64
 
 JSON_PATHS = ("/api/", "/v1/vision/")  # the API and the DeepStack endpoint answer JSON
 _DEEPSTACK_PATH = "/v1/vision/"
@@ -113,7 +113,7 @@ def _query_refusal(request: HttpRequest) -> HttpResponse | None:
     for name, values in request.GET.lists():
         for value in values:
             text = value.strip()
-            if _WHOLE_NUMBER.fullmatch(text) and not _fits_int64(text):
+            if _WHOLE_NUMBER.fullmatch(text) and not fits_int64(text):
                 message = (
                     f"{name}: {_short(text)} is out of range (whole numbers here are "
                     f"between {-INT_MAX - 1} and {INT_MAX})."
@@ -122,11 +122,6 @@ def _query_refusal(request: HttpRequest) -> HttpResponse | None:
                     raise BadRequest(message)
                 return _error(request, 400, message, errors={name: [message]})
     return None
-
-
-def _fits_int64(text: str) -> bool:
-    digits = text.lstrip("+-").lstrip("0")
-    return len(digits) < 19 or (len(digits) == 19 and in_int64(int(text)))
 
 
 def _short(text: str) -> str:
