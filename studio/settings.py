@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before the CSRF check, the first thing that may read a body (studio/request_limits.py).
+    "studio.request_limits.RequestLimitsMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -222,6 +224,11 @@ STUDIO_ZIP_MAX_RATIO = env_int("STUDIO_ZIP_MAX_RATIO", 200, minimum=1)
 # Files in one multipart request (Django's default is 100): the upload page sends one per
 # request, scripts may send many.
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 1000, minimum=1)
+# Largest request body of an image upload or a dataset import (other requests:
+# DATA_UPLOAD_MAX_MEMORY_SIZE; studio/request_limits.py answers 413 beyond, unread).
+STUDIO_MAX_UPLOAD_BYTES = env_int(
+    "STUDIO_MAX_UPLOAD_BYTES", STUDIO_ZIP_MAX_BYTES + 1024 * 1024, minimum=1024
+)
 
 # --- Box saves (labeling/annotations.py) --------------------------------------------
 # Most boxes on one image, and the largest JSON body of one save (2 MB), in bytes.
@@ -238,7 +245,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "studio.pagination.LimitOffsetPagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "studio.parsers.JSONParser",  # bounded depth, 64-bit integers, finite numbers
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 100,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
