@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from labeling import selectors, services
 from labeling.models import Membership, Project, Role
 from labeling.permissions import Action, ProjectRolePermission
+from studio.api_input import StrictSerializer
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -25,7 +26,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         return self.context.get("roles", {}).get(project.pk)
 
 
-class ProjectWriteSerializer(serializers.Serializer):
+class ProjectWriteSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
 
@@ -38,12 +39,12 @@ class MembershipSerializer(serializers.ModelSerializer):
         fields = ["id", "username", "role", "created_at"]
 
 
-class MemberAddSerializer(serializers.Serializer):
+class MemberAddSerializer(StrictSerializer):
     username = serializers.CharField(max_length=150)
     role = serializers.ChoiceField(choices=Role.choices)
 
 
-class MemberRoleSerializer(serializers.Serializer):
+class MemberRoleSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 

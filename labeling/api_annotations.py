@@ -23,6 +23,7 @@ from labeling import annotations, review, selectors
 from labeling.api import ProjectScopedView
 from labeling.models import AnnotationChange, ImageStatus
 from labeling.permissions import Action
+from studio.api_input import StrictSerializer
 from studio.pagination import LimitOffsetPagination
 from studio.parsers import JSONParser
 from studio.request_limits import body_limit
@@ -84,7 +85,17 @@ class BoxListField(serializers.JSONField):
     """The boxes, checked by labeling/annotations.boxes_clean (clear per-box messages)."""
 
     def to_internal_value(self, data):
-        return data  # as parsed: boxes_clean says which box is wrong and why
+        # As parsed: boxes_clean says which box is wrong and why; here only the fields (a
+        # box as read, with its read-only area and origin, may be sent back as it is).
+        accepted = set(BoxSerializer().fields)
+        for index, box in enumerate(data if isinstance(data, list) else []):
+            unknown = sorted(set(box) - accepted) if isinstance(box, dict) else []
+            if unknown:
+                raise serializers.ValidationError(
+                    f"Box {index}: unknown field {unknown[0]!r} (a box has "
+                    f"{', '.join(sorted(accepted))})."
+                )
+        return data
 
 
 class ImageSizeSerializer(serializers.Serializer):
@@ -129,7 +140,7 @@ _REQUEST_ID = serializers.RegexField(
 )
 
 
-class AnnotationSaveSerializer(serializers.Serializer):
+class AnnotationSaveSerializer(StrictSerializer):
     base_version = serializers.IntegerField(min_value=0)
     request_id = _REQUEST_ID
     boxes = BoxListField()
@@ -151,7 +162,7 @@ class AnnotationSaveSerializer(serializers.Serializer):
     )
 
 
-class RevertSerializer(serializers.Serializer):
+class RevertSerializer(StrictSerializer):
     change_id = serializers.IntegerField(min_value=1)
     base_version = serializers.IntegerField(min_value=0)
     to = serializers.ChoiceField(
@@ -178,7 +189,7 @@ class ChangeSerializer(serializers.ModelSerializer):
         return change.user.get_username() if change.user_id else None
 
 
-class ReviewSerializer(serializers.Serializer):
+class ReviewSerializer(StrictSerializer):
     decision = serializers.ChoiceField(choices=[d.value for d in review.Decision])
     comment = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=review.MAX_COMMENT

@@ -12,6 +12,7 @@ from labeling import categories
 from labeling.api import ProjectScopedView
 from labeling.models import Category
 from labeling.permissions import Action
+from studio.api_input import StrictSerializer
 
 
 class CategorySerializer(serializers.ModelSerializer):
@@ -22,21 +23,21 @@ class CategorySerializer(serializers.ModelSerializer):
         fields = ["id", "name", "color", "shortcut", "order", "box_count"]
 
 
-class CategoryWriteSerializer(serializers.Serializer):
+class CategoryWriteSerializer(StrictSerializer):
     name = serializers.CharField(max_length=categories.MAX_NAME)
     color = serializers.CharField(max_length=7, required=False)
     shortcut = serializers.CharField(max_length=1, required=False, allow_blank=True)
     order = serializers.IntegerField(min_value=0, max_value=100_000, required=False)
 
 
-class ShortcutSerializer(serializers.Serializer):
+class ShortcutSerializer(StrictSerializer):
     category_id = serializers.IntegerField()
     shortcut = serializers.CharField(
         max_length=1, allow_blank=True, trim_whitespace=False, help_text='one key; "" for none'
     )
 
 
-class ShortcutsSerializer(serializers.Serializer):
+class ShortcutsSerializer(StrictSerializer):
     shortcuts = ShortcutSerializer(
         many=True, allow_empty=False, help_text="Classes not named keep their keys."
     )
@@ -52,7 +53,7 @@ class CategoryDeleteSerializer(serializers.Serializer):
     confirm_box_count = serializers.IntegerField(min_value=0, required=False)
 
 
-class CategoryMergeSerializer(serializers.Serializer):
+class CategoryMergeSerializer(StrictSerializer):
     into = serializers.IntegerField(help_text="id of the class that receives the boxes")
 
 

@@ -20,6 +20,7 @@ from labeling.dataset_export import export_zip_stream
 from labeling.dataset_import import dataset_import_enqueue
 from labeling.models import DatasetImport
 from labeling.permissions import Action
+from studio.api_input import StrictSerializer
 from studio.parsers import JSONParser
 from studio.request_limits import body_limit
 
@@ -41,7 +42,7 @@ class DatasetImportDetailSerializer(DatasetImportSerializer):
         fields = [*DatasetImportSerializer.Meta.fields, "report"]
 
 
-class ImportRequestSerializer(serializers.Serializer):
+class ImportRequestSerializer(StrictSerializer):
     file = serializers.FileField(help_text="a zip of the dataset, or an annotation file")
     format = serializers.ChoiceField(choices=["auto", *formats.FORMATS], default="auto")
 

@@ -19,6 +19,7 @@ from labeling import health, ingest, selectors, services, splits
 from labeling.api import ProjectScopedView
 from labeling.models import Image, ImageStatus, Split
 from labeling.permissions import Action
+from studio.api_input import StrictSerializer, refuse_unknown_fields
 from studio.pagination import LimitOffsetPagination
 from studio.parsers import JSONParser
 from studio.request_limits import body_limit
@@ -71,14 +72,14 @@ class ImageFilterSerializer(serializers.Serializer):
     no_objects = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
-class SetSplitSerializer(serializers.Serializer):
+class SetSplitSerializer(StrictSerializer):
     image_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1), min_length=1, max_length=10_000
     )
     split = serializers.ChoiceField(choices=Split.choices)
 
 
-class ResplitSerializer(serializers.Serializer):
+class ResplitSerializer(StrictSerializer):
     train = serializers.IntegerField(min_value=0, max_value=100, default=70)
     val = serializers.IntegerField(min_value=0, max_value=100, default=20)
     test = serializers.IntegerField(min_value=0, max_value=100, default=10)
@@ -113,6 +114,7 @@ class ImageListView(ProjectScopedView):
         responses={200: dict},
     )  # fmt: skip
     def post(self, request, project_id: int):
+        refuse_unknown_fields(request.data, {"files"})
         files = request.FILES.getlist("files")
         if not files:
             raise serializers.ValidationError(

@@ -12,11 +12,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from studio import services
+from studio.api_input import StrictSerializer, refuse_unknown_fields
 from studio.models import WorkerCheck
 from studio.request_limits import LOGIN_BODY_BYTES, body_limit
 
 
-class CredentialsSerializer(serializers.Serializer):
+class CredentialsSerializer(StrictSerializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
@@ -89,6 +90,7 @@ class WorkerCheckListView(APIView):
 
     @extend_schema(request=None, responses={202: WorkerCheckSerializer})
     def post(self, request):
+        refuse_unknown_fields(request.data, ())
         try:
             check = services.worker_check_create(user=request.user)
         except services.WorkerCheckThrottled as exc:

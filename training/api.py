@@ -12,12 +12,13 @@ from rest_framework.response import Response
 
 from labeling.api import ProjectScopedView
 from labeling.permissions import Action
+from studio.api_input import StrictSerializer, refuse_unknown_fields
 from training import selectors, services
 from training.ml.config import PRESETS
 from training.models import TrainingRun
 
 
-class RunStartSerializer(serializers.Serializer):
+class RunStartSerializer(StrictSerializer):
     preset = serializers.ChoiceField(choices=PRESETS, default="fast")
     time_budget_minutes = serializers.FloatField(required=False, min_value=0.1)
     epochs = serializers.IntegerField(required=False, min_value=1, max_value=1000)
@@ -104,6 +105,7 @@ class RunCancelView(ProjectScopedView):
 
     @extend_schema(request=None, responses=RunSerializer)
     def post(self, request, project_id: int, run_id: int):
+        refuse_unknown_fields(request.data, ())
         run = selectors.run_get(project=self.project, run_id=run_id)
         return Response(RunSerializer(services.run_cancel(run=run)).data)
 

@@ -21,6 +21,7 @@ from labeling.permissions import (
     model_update_action,
     role_require,
 )
+from studio.api_input import StrictSerializer
 from training import registry, selectors
 from training.models import ModelVersion
 
@@ -45,7 +46,7 @@ class ModelSerializer(serializers.ModelSerializer):
         return registry.class_names(model)
 
 
-class ModelUpdateSerializer(serializers.Serializer):
+class ModelUpdateSerializer(StrictSerializer):
     threshold = serializers.FloatField(required=False, min_value=0, max_value=1)
     class_thresholds = serializers.DictField(
         child=serializers.FloatField(min_value=0, max_value=1),

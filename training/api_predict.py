@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from labeling import ingest
 from labeling.permissions import Action
+from studio.api_input import StrictSerializer
 from studio.request_limits import FORM_OVERHEAD, body_limit
 from training import inference, selectors
 from training.api_models import ModelScopedView
@@ -34,7 +35,9 @@ class Refusal(APIException):
         super().__init__(detail)
 
 
-class PredictParamsSerializer(serializers.Serializer):
+class PredictParamsSerializer(StrictSerializer):
+    also_accepted = frozenset({"image", "images"})  # the files, read by the view
+
     threshold = serializers.FloatField(required=False, min_value=0, max_value=1)
     iou = serializers.FloatField(required=False, min_value=0.01, max_value=1)
     classes = serializers.ListField(

@@ -21,19 +21,20 @@ from labeling import selectors as labeling_selectors
 from labeling.api import ProjectScopedView
 from labeling.models import ImageStatus, Split
 from labeling.permissions import Action
+from studio.api_input import StrictSerializer, refuse_unknown_fields
 from studio.pagination import LimitOffsetPagination
 from training import prelabel, suggestions
 from training.models import ModelVersion, PrelabelJob
 
 
-class PrelabelFiltersSerializer(serializers.Serializer):
+class PrelabelFiltersSerializer(StrictSerializer):
     split = serializers.ChoiceField(choices=Split.choices, required=False)
     category = serializers.IntegerField(min_value=1, required=False)
     status = serializers.ChoiceField(choices=ImageStatus.choices, required=False)
     no_objects = serializers.BooleanField(required=False)
 
 
-class PrelabelStartSerializer(serializers.Serializer):
+class PrelabelStartSerializer(StrictSerializer):
     model = serializers.IntegerField(min_value=1, help_text="A model version id of the project.")
     threshold = serializers.FloatField(
         required=False,
@@ -186,6 +187,7 @@ class PrelabelJobCancelView(_JobView):
 
     @extend_schema(request=None, responses=PrelabelJobSerializer)
     def post(self, request, project_id: int, job_id: int):
+        refuse_unknown_fields(request.data, ())
         job = prelabel.prelabel_cancel(job=self._job(job_id))
         return Response(PrelabelJobSerializer(job).data)
 

@@ -20,12 +20,13 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from labeling.models import DatasetImport
+from labeling.models import Category, DatasetImport, Membership, Project
 from studio import services
 from studio.models import WorkerCheck
 from tests.labeling import test_role_matrix as matrix
 from tests.labeling.imagefiles import image_bytes
-from training.models import ModelVersion
+from tests.labeling.test_role_matrix import PROJECT_API, _body, _request
+from training.models import ModelVersion, PrelabelJob, TrainingRun
 
 pytestmark = pytest.mark.django_db
 
@@ -243,3 +244,109 @@ def test_a_save_without_a_password_change_keeps_the_token(make_user):
     user.first_name = "Alice"
     user.save()
     assert _token_works(key)
+
+
+# --- Unknown fields: 400 naming the field, on every writable endpoint -------------------
+
+WRITES = {case: spec for case, spec in PROJECT_API.items() if case[1] in {"POST", "PUT", "PATCH"}}
+MULTIPART = {"api-model-predict", "api-images", "api-imports"}  # file uploads
+
+
+def _state(team) -> dict:
+    """What a refused request must leave as it was."""
+    project = Project.objects.get(pk=team["project"].pk)
+    model = ModelVersion.objects.get(pk=team["model"].pk)
+    return {
+        "project": (project.name, project.description),
+        "members": sorted(Membership.objects.values_list("user_id", "role")),
+        "categories": sorted(Category.objects.values_list("id", "name", "shortcut", "color")),
+        "images": sorted(team["project"].images.values_list("id", "split", "status")),
+        "annotations": team["image"].annotations.count(),
+        "imports": DatasetImport.objects.count(),
+        "runs": sorted(TrainingRun.objects.values_list("id", "status")),
+        "model": (model.threshold, model.class_thresholds, model.is_production),
+        "prelabel": sorted(PrelabelJob.objects.values_list("id", "status")),
+    }
+
+
+def _assert_names_unknown(response, field: str = UNKNOWN) -> None:
+    assert response.status_code == 400, response.content[:500]
+    body = response.json()
+    assert field in body["detail"], body
+    assert "unknown field" in json.dumps(body).lower(), body
+
+
+@pytest.mark.parametrize("case", list(WRITES), ids=str)
+def test_unknown_fields_are_refused_on_every_writable_endpoint(team, case):
+    name, method = case
+    args, body, _expected = WRITES[case]
+    url = reverse(name, args=args(team))
+    body = {**(_body(team, body) or {}), UNKNOWN: 1}
+    client = logged_in(team["users"]["owner"])
+    before = _state(team)
+    if name in MULTIPART:
+        body = {key: value for key, value in body.items() if key not in ("files",)}
+        response = client.post(url, body)  # multipart/form-data
+    else:
+        response = _request(client, method, url, body)
+    _assert_names_unknown(response)
+    assert _state(team) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "field"),
+    [
+        ("api-projects", {"name": "Mine", "owner": "alice"}, "owner"),
+        ("api-token", {"username": "owner", "password": "x", UNKNOWN: 1}, UNKNOWN),
+    ],
+)
+def test_unknown_fields_are_refused_outside_projects(team, name, body, field):
+    client = logged_in(team["users"]["owner"])
+    before = (Project.objects.count(), Token.objects.count())
+    response = _request(client, "POST", reverse(name), body)
+    _assert_names_unknown(response, field=field)
+    assert (Project.objects.count(), Token.objects.count()) == before
+
+
+def test_unknown_fields_are_refused_in_worker_checks(make_user):
+    staff = logged_in(make_user("root", is_staff=True))
+    response = _request(staff, "POST", reverse("api-worker-checks"), {UNKNOWN: 1})
+    _assert_names_unknown(response)
+    assert WorkerCheck.objects.count() == 0
+
+
+NESTED = {
+    ("api-image-annotations", "PUT"): (
+        {"base_version": 0, "boxes": [{"category_id": "<category>", "bbox": [1, 1, 5, 5],
+                                       "colour": "red"}]},
+        "colour",
+    ),
+    ("api-category-shortcuts", "PUT"): (
+        {"shortcuts": [{"category_id": "<category>", "shortcut": "q", "order": 3}]},
+        "order",
+    ),
+    ("api-prelabel-jobs", "POST"): ({"model": "<model>", "filters": {"splt": "train"}}, "splt"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(NESTED), ids=str)
+def test_unknown_fields_are_refused_inside_nested_objects(team, case):
+    name, method = case
+    args = WRITES[case][0]
+    body, field = NESTED[case]
+    client = logged_in(team["users"]["owner"])
+    before = _state(team)
+    response = _request(client, method, reverse(name, args=args(team)), _body(team, body))
+    _assert_names_unknown(response, field=field)
+    assert _state(team) == before
+
+
+def test_a_box_read_from_the_api_may_be_sent_back_as_it_is(team):
+    """Read-only fields of the documented box shape (area, origin) are not unknown."""
+    client = logged_in(team["users"]["owner"])
+    url = reverse("api-image-annotations", args=[team["project"].pk, team["image"].pk])
+    box = {"category_id": team["category"].pk, "bbox": [1, 1, 5, 5]}
+    saved = _request(client, "PUT", url, {"base_version": 0, "boxes": [box]}).json()
+    assert "area" in saved["boxes"][0]
+    again = _request(client, "PUT", url, {"base_version": 1, "boxes": saved["boxes"]})
+    assert again.status_code == 200, again.content
