@@ -6,6 +6,8 @@ fractions of the image size; usually only two opposite corners are filled
 UNASSIGNED and may be left out. A row ``SET,path`` (trailing empty cells allowed) is an
 image with no objects. Paths (``gs://bucket/...``, relative or absolute) are looked up by
 their trailing components inside the CSV's folder. The image sizes come from the files.
+Labels and paths that a spreadsheet would run as a formula (``=cmd|...``) are written
+with a leading quote (csv_cells.py), which reading takes off again.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labeling.formats.builder import DatasetBuilder, RawBox
+from labeling.formats.csv_cells import neutralise, restore
 from labeling.formats.output import check_classes, export_names, place_image, prepare_folder
 from labeling.formats.records import Dataset, FormatError, ProblemKind, Split
 from labeling.formats.sources import find_files
@@ -78,17 +81,19 @@ def write(dataset: Dataset, out_dir: Path) -> list[Path]:
     check_classes(dataset)
     destinations: list[Path] = []
     with (out / CSV_FILE).open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
+        # CRLF rows (RFC 4180): csv quotes a cell that holds a character of the row end,
+        # so a CR inside a class name (which csv.reader takes for a new row) is quoted too.
+        writer = csv.writer(handle, lineterminator="\r\n")
         for image, name in zip(dataset.images, export_names(dataset.images), strict=True):
             destinations.append(place_image(image, out / "images" / name))
-            row_start = [_SET_OF_SPLIT[image.split], f"images/{name}"]
+            row_start = [_SET_OF_SPLIT[image.split], neutralise(f"images/{name}")]
             if not image.boxes:
                 writer.writerow(row_start)
             for box in image.boxes:
                 x0, y0 = box.x / image.width, box.y / image.height
                 x1, y1 = (box.x + box.w) / image.width, (box.y + box.h) / image.height
                 corners = [_fraction(x0), _fraction(y0), "", "", _fraction(x1), _fraction(y1)]
-                writer.writerow([*row_start, box.label, *corners, "", ""])
+                writer.writerow([*row_start, neutralise(box.label), *corners, "", ""])
     return destinations
 
 
@@ -115,7 +120,8 @@ def _read_row(builder: DatasetBuilder, entries: dict[str, _Entry], item: str, ro
             f"expected 'SET,path[,label,x1,y1,x2,y2,x3,y3,x4,y4]', got {len(row)} columns",
         )
         return
-    reference, label, corners = cells[0], cells[1] if len(cells) > 1 else "", cells[2:]
+    reference, label = restore(cells[0]), restore(cells[1]) if len(cells) > 1 else ""
+    corners = cells[2:]
     entry = entries.setdefault(reference, _Entry(split))
     if not label and not any(corners):
         entry.rows_without_box += 1

