@@ -33,6 +33,7 @@ from django.utils import timezone
 from labeling import formats, ingest, zips
 from labeling.categories import categories_ensure
 from labeling.formats import Dataset, FormatError, ImageRecord, ProblemKind
+from labeling.import_paths import PublicNames, server_paths_hidden
 from labeling.models import Annotation, DatasetImport, Image, ImageStatus, Project
 from labeling.tasks import dataset_import_task
 
@@ -84,14 +85,19 @@ def dataset_import(
             requested_format=format,
             created_by=user,
         )
+    # Texts for the user name the upload and the files in it, not the server's folders.
+    names = PublicNames()
+    names.add(path, record.source_name)
     with tempfile.TemporaryDirectory(prefix="studio-import-") as folder:
+        names.add(Path(folder) / "dataset", record.source_name)  # where a zip is unpacked
         try:
             dataset = _read(path, format, Path(folder))
         except (FormatError, zips.ZipRefused) as error:
-            raise _failed(record, format, str(error)) from None
+            raise _failed(record, format, names.text(str(error))) from None
         plan = _Plan()
         try:
             _prepare(project, dataset, user, plan)
+            names.clean(dataset.report)
             with transaction.atomic():
                 _write(project, dataset, user, plan, record)
         except Exception as error:
@@ -100,7 +106,7 @@ def dataset_import(
             if isinstance(error, IntegrityError):
                 reason = "the same images were being added at the same time; run it again"
             else:
-                reason = f"the import failed and nothing was kept: {error}"
+                reason = f"the import failed and nothing was kept: {names.text(str(error))}"
             logger.exception("import of %s into project %s failed", record.source_name, project.pk)
             raise _failed(record, dataset.format, reason) from error
     logger.info(
@@ -379,6 +385,6 @@ def _insert_boxes(rows: list[tuple]) -> None:
 def _failed(record: DatasetImport, format: str, reason: str) -> DatasetImportFailed:
     record.format = format if format != "auto" else ""
     record.status = DatasetImport.Status.FAILED
-    record.error = reason
+    record.error = reason = server_paths_hidden(reason)
     record.save()
     return DatasetImportFailed(reason, record)

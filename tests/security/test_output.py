@@ -5,18 +5,25 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
+import tempfile
 import zipfile
+from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from labeling import formats, ingest
 from labeling.categories import categories_ensure
-from labeling.dataset_import import dataset_import
+from labeling.dataset_import import dataset_import, dataset_import_run
 from labeling.formats import Box, Dataset, ImageRecord
 from labeling.formats.csv_cells import FORMULA_STARTS, neutralise, restore
+from labeling.import_paths import server_paths_hidden
 from labeling.models import Annotation, Category, Image, Membership, Project, Role
 from tests.labeling.imagefiles import image_bytes
 
@@ -154,3 +161,85 @@ def test_automl_csv_format_round_trip_keeps_every_name(tmp_path):
     back = formats.read(tmp_path / "out", "automl-csv")
     assert back.classes == names
     assert sorted(box.label for box in back.images[0].boxes) == names
+
+
+# --- Error texts name the user's file, never a server path ---------------------------
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def _server_paths(text: str) -> list[str]:
+    roots = {tempfile.gettempdir(), str(settings.MEDIA_ROOT), str(settings.DATA_DIR)}
+    roots.add(str(settings.BASE_DIR))
+    return [root for root in roots if root in text] + re.findall(r"studio-import[\w-]*", text)
+
+
+NOT_A_DATASET_CASES = {
+    # a zip of images only, imported as COCO: "no COCO JSON file ... in <folder>"
+    "coco": ("photos.zip", _zip({"a.png": image_bytes()}), "in photos.zip"),
+    # a YOLO import without class names: "no class names in <folder>"
+    "yolo": ("set.zip", _zip({"set/images/a.png": image_bytes()}), "in set/images:"),
+    # Pascal VOC without Annotations/*.xml
+    "voc": ("voc.zip", _zip({"JPEGImages/a.png": image_bytes()}), "in JPEGImages"),
+    # an AutoML import of a folder with no CSV
+    "automl-csv": ("csv.zip", _zip({"a.png": image_bytes(), "b.png": image_bytes()}), "in csv.zip"),
+    # Label Studio without a task list
+    "labelstudio": ("ls.zip", _zip({"a.png": image_bytes(), "b.png": image_bytes()}), "in ls.zip"),
+}
+
+
+def _import_through_the_api(project_team, name: str, data: bytes, format: str) -> dict:
+    """POST the file as a script would, run the job as the worker does, read the result."""
+    project = project_team["project"]
+    client = APIClient()
+    client.force_authenticate(project_team["users"]["owner"])
+    upload = SimpleUploadedFile(name, data)
+    response = client.post(
+        f"/api/v1/projects/{project.pk}/imports", {"file": upload, "format": format}
+    )
+    assert response.status_code == 202, response.content
+    dataset_import_run(import_id=response.json()["id"])
+    return client.get(f"/api/v1/projects/{project.pk}/imports/{response.json()['id']}").json()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("format", sorted(NOT_A_DATASET_CASES))
+def test_a_failed_import_names_the_upload_not_a_server_folder(project_team, format):
+    name, data, shown = NOT_A_DATASET_CASES[format]
+    body = _import_through_the_api(project_team, name, data, format)
+    assert body["status"] == "failed"
+    assert _server_paths(body["error"]) == [], body["error"]
+    assert shown in body["error"], body["error"]
+
+
+@pytest.mark.django_db
+def test_report_messages_name_files_inside_the_upload(project_team):
+    document = {
+        "images": [{"id": 1, "file_name": "broken.png"}],  # no size: it is read from the file
+        "categories": [{"id": 1, "name": "cell"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]}],
+    }
+    data = _zip(
+        {
+            "data/annotations.json": json.dumps(document).encode(),
+            "data/broken.png": b"not an image at all",
+        }
+    )
+    body = _import_through_the_api(project_team, "cells.zip", data, "coco")
+    text = json.dumps({"error": body["error"], "report": body["report"]})
+    assert "'data/broken.png'" in text  # as the zip names it
+    assert _server_paths(text) == [], text
+
+
+def test_other_server_paths_are_cut_to_their_last_component(settings):
+    media = Path(settings.MEDIA_ROOT)
+    text = f"[Errno 28] No space left on device: '{media / 'projects' / '3' / 'a.png'}'"
+    assert server_paths_hidden(text) == "[Errno 28] No space left on device: 'a.png'"
+    assert server_paths_hidden(f"in {tempfile.gettempdir()}") == "in a server folder"
+    assert server_paths_hidden("/tmpfile.zip and data/a.png") == "/tmpfile.zip and data/a.png"
