@@ -105,3 +105,23 @@ def test_image_input_checks_its_image() -> None:
     assert runtime.image_input(image).shape == (1, 3, 4, 6)
     with pytest.raises(runtime.EngineError):
         runtime.image_input(np.zeros((4, 6), np.uint8))
+
+
+def test_uncertainty_tells_images_apart_among_the_graphs_many_candidates() -> None:
+    """The graph keeps up to 100 detections down to a score of 0.05: one of them nearly
+    always lands on the threshold, so the largest closeness read 1.00 on every image."""
+    rng = np.random.default_rng(0)
+    thresholds = np.array([0.4], np.float32)
+    junk = rng.uniform(0.05, 0.19, 80)  # under half the threshold: not in play
+    sure = np.concatenate([junk, [0.399, 0.91, 0.93, 0.95, 0.96, 0.97, 0.98]])
+    unsure = np.concatenate([junk, [0.401, 0.33, 0.36, 0.42, 0.45, 0.47, 0.52]])
+    mixed = np.concatenate([junk, [0.401, 0.35, 0.45, 0.91, 0.95, 0.97]])
+    values = [
+        runtime.uncertainty(s.astype(np.float32), np.zeros(len(s), int), thresholds)["uncertainty"]
+        for s in (sure, unsure, mixed)
+    ]
+    assert values[0] < values[2] < values[1]
+    assert values[0] < 0.4 and values[1] > 0.7
+    assert len({f"{v:.2f}" for v in values}) == 3  # as the project page shows them
+    nothing = rng.uniform(0.05, 0.15, 50).astype(np.float32)  # the model sees nothing
+    assert runtime.uncertainty(nothing, np.zeros(50, int), thresholds)["uncertainty"] == 0.0

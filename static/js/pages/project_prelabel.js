@@ -85,7 +85,9 @@ async function loadUseful() {
       const meta = document.createElement("div");
       meta.className = "meta";
       meta.textContent = `${result.uncertainty.toFixed(2)} unsure · ${result.suggested} boxes`;
-      meta.title = "uncertainty: 1 when a detection scores right at its threshold";
+      meta.title =
+        "uncertainty: 1 when the image's detections all score at their class threshold, " +
+        "near 0 when they are all confident";
       item.append(link, meta);
       return item;
     }),
