@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from labeling.models import Annotation, Category, Image
 from tests.browser.conftest import log_in
-from tests.security.pages import EXTRA_URLS, page_urls, uncovered_routes
+from tests.security.pages import EXTRA_URLS, admin_urls, page_urls, uncovered_routes
 
 PASSWORD = "a long enough password 1"
 
@@ -57,7 +57,7 @@ def test_every_page_runs_without_a_policy_violation(page, reviewed_model, projec
     log_in(page, owner.username, PASSWORD)
     page.wait_for_url("**/projects/")
     violations = {}
-    for name, url in {**urls, **EXTRA_URLS}.items():
+    for name, url in {**urls, **EXTRA_URLS, **admin_urls(project=project)}.items():
         found = _violations(page, url)
         if found:
             violations[name] = found

@@ -54,6 +54,16 @@ def page_urls(*, project, image, run, model) -> dict[str, str]:
 EXTRA_URLS = {"api docs": "/api/v1/docs", "404 page": "/projects/999999999/"}
 
 
+def admin_urls(*, project) -> dict[str, str]:
+    """A few of the admin's own pages: a list with filters, a change form, an add form."""
+    return {
+        "admin project list": "/admin/labeling/project/",
+        "admin image list": "/admin/labeling/image/?split=train",
+        "admin project change": f"/admin/labeling/project/{project.pk}/change/",
+        "admin user add": "/admin/auth/user/add/",
+    }
+
+
 def uncovered_routes(urls: dict[str, str]) -> set[str]:
     return page_routes() - set(urls)
 

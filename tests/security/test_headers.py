@@ -9,7 +9,7 @@ from django.test import Client
 
 from labeling.models import Image
 from tests.conftest import REPO_ROOT
-from tests.security.pages import EXTRA_URLS, page_urls, uncovered_routes
+from tests.security.pages import EXTRA_URLS, admin_urls, page_urls, uncovered_routes
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +45,7 @@ def test_every_page_has_the_policy(staff_client, reviewed_model):
     image = Image.objects.filter(project=project).first()
     urls = page_urls(project=project, image=image, run=reviewed_model.run, model=reviewed_model)
     assert uncovered_routes(urls) == set(), "a page route has no URL in tests/security/pages.py"
-    for name, url in {**urls, **EXTRA_URLS}.items():
+    for name, url in {**urls, **EXTRA_URLS, **admin_urls(project=project)}.items():
         response = staff_client.get(url, follow=True)
         assert response.status_code in (200, 404), (name, response.status_code)
         assert response["Content-Type"].startswith("text/html"), name
