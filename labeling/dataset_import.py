@@ -59,7 +59,29 @@ class _Prepared:
 class _Plan:
     items: list[_Prepared] = field(default_factory=list)
     skipped: int = 0
+    already: int = 0  # images skipped because the project has them, labeled, already
     new_files: list[str] = field(default_factory=list)
+
+
+class _NothingKept(Exception):
+    """Every image found was refused (unreadable, too large): the import adds nothing."""
+
+
+def _none_found(dataset: Dataset, record: DatasetImport) -> str:
+    """Why an import whose annotations name no image that exists fails, and where it
+    looked (an XML folder given alone has its images beside it, outside the upload)."""
+    named = dataset.report.count(ProblemKind.MISSING_IMAGE) + dataset.report.count(
+        ProblemKind.UNSAFE_PATH
+    )
+    if not named:
+        return f"{record.source_name} lists no image: there is nothing to import"
+    folders = ", ".join(dataset.searched) or "./"
+    return (
+        f"none of the {named} images that the annotations name was found: looked for "
+        f"them in {folders} (inside {record.source_name}). The images must be inside what "
+        "is imported: give the folder (or a zip of it) that holds both the annotations "
+        "and the images"
+    )
 
 
 def dataset_import(
@@ -94,12 +116,23 @@ def dataset_import(
             dataset = _read(path, format, Path(folder))
         except (FormatError, zips.ZipRefused) as error:
             raise _failed(record, format, names.text(str(error))) from None
+        if not dataset.images:
+            names.clean(dataset.report)
+            record.report = dataset.report.to_dict()
+            raise _failed(record, dataset.format, names.text(_none_found(dataset, record)))
         plan = _Plan()
         try:
             _prepare(project, dataset, user, plan)
             names.clean(dataset.report)
+            if not plan.items and not plan.already:
+                raise _NothingKept(dataset)
             with transaction.atomic():
                 _write(project, dataset, user, plan, record)
+        except _NothingKept:
+            record.report = dataset.report.to_dict()
+            refused = len(dataset.images) - plan.already
+            reason = f"none of the {refused} images found could be imported; see the report"
+            raise _failed(record, dataset.format, reason) from None
         except Exception as error:
             for name in plan.new_files:
                 default_storage.delete(name)
@@ -110,11 +143,12 @@ def dataset_import(
             logger.exception("import of %s into project %s failed", record.source_name, project.pk)
             raise _failed(record, dataset.format, reason) from error
     logger.info(
-        "import of %s into project %s: %d images added, %d boxes",
+        "import of %s into project %s: %d images added, %d boxes (%s)",
         record.source_name,
         project.pk,
         record.images_added,
         record.boxes_added,
+        "; ".join(dataset.report.layout),
     )
     return record
 
@@ -230,6 +264,8 @@ def _prepare(project: Project, dataset: Dataset, user, plan: _Plan) -> None:
                 plan.skipped += 1
                 continue
             sha256 = prepared.sha256
+            if prepared.truncated:
+                report.add(ProblemKind.TRUNCATED_IMAGE, record.file_name, prepared.truncated)
         del data
         if sha256 in seen:
             report.add(
@@ -244,6 +280,7 @@ def _prepare(project: Project, dataset: Dataset, user, plan: _Plan) -> None:
         if current is not None:
             if current.pk in has_boxes or current.status != ImageStatus.UNLABELED:
                 plan.skipped += 1
+                plan.already += 1
                 report.add(
                     ProblemKind.DUPLICATE_IMAGE,
                     record.file_name,

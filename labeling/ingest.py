@@ -6,7 +6,9 @@ for byte (browsers show them); the others are converted to PNG, without loss. An
 An image with an EXIF orientation is turned once, here, and stored turned, so boxes
 always refer to the pixels a browser shows. Refused with a reason, and nothing stored:
 files over STUDIO_MAX_IMAGE_BYTES, non-images (SVG and HTML included), truncated or
-corrupt images, and images over STUDIO_MAX_IMAGE_PIXELS (decompression bombs).
+corrupt images, and images over STUDIO_MAX_IMAGE_PIXELS (decompression bombs). A JPEG cut
+short is kept when at least 90% of its rows decode, as tolerant decoders read it (the
+rest grey), stored re-encoded and noted "truncated, kept".
 Duplicates (the same stored pixels, by sha256, in the project) are skipped and reported.
 """
 
@@ -50,6 +52,8 @@ STORED_AS_IS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
 ACCEPTED_TEXT = "JPEG, PNG, GIF, BMP, ICO, WebP or TIFF"
 _PNG_MODES = {"1", "L", "LA", "I;16", "P", "RGB", "RGBA"}
 _ORIENTATION = 0x0112
+# A truncated JPEG is kept (re-encoded, with a note) when this share of its rows decodes.
+TRUNCATED_MIN_DECODED = 0.9
 
 
 class Refused(Exception):
@@ -66,6 +70,7 @@ class PreparedImage:
     format: str  # of ``data``: jpeg, png or webp
     data: bytes
     thumbnail: bytes  # JPEG
+    truncated: str = ""  # a cut-short JPEG kept: how much of it was decoded
 
 
 @dataclass(slots=True)
@@ -177,10 +182,14 @@ def _prepare_open(image: PILImage.Image, data: bytes) -> PreparedImage:
     size = settings.STUDIO_THUMBNAIL_SIZE
     if keep and pillow_format == "JPEG":
         image.draft("RGB", (size, size))  # decode at a reduced scale: the thumbnail only
+    truncated = ""
     try:
         image.load()  # decodes everything: truncated and corrupt files fail here
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as error:
-        raise Refused(f"the image is truncated or corrupt ({error})") from None
+        if pillow_format != "JPEG":
+            raise Refused(f"the image is truncated or corrupt ({error})") from None
+        image, truncated = _truncated_jpeg(data, error)
+        keep = False  # stored re-encoded: a complete file that every decoder reads
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
         raise Refused(_too_many_pixels(width, height)) from None
     if keep:
@@ -196,7 +205,40 @@ def _prepare_open(image: PILImage.Image, data: bytes) -> PreparedImage:
         format=stored_format,
         data=stored,
         thumbnail=_thumbnail(image, size),
+        truncated=truncated,
     )
+
+
+def _truncated_jpeg(data: bytes, error: Exception) -> tuple[PILImage.Image, str]:
+    """A JPEG cut short, decoded as tolerant decoders do (Pillow's LOAD_TRUNCATED_IMAGES,
+    libjpeg's "premature end of data"): the rows past the end are filled grey. Kept, with
+    a note, when at least TRUNCATED_MIN_DECODED of its rows were decoded; else Refused.
+
+    The file gets the end-of-image marker it lacks, so libjpeg finishes on its own;
+    no global decoder setting is changed (other threads decode at the same time).
+    """
+    refused = Refused(f"the image is truncated or corrupt ({error})")
+    try:
+        image = PILImage.open(io.BytesIO(data + b"\xff\xd9"), formats=["JPEG"])
+        image.load()
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError):
+        raise refused from None
+    pixels = np.asarray(image)
+    rows = pixels.reshape(pixels.shape[0], -1)
+    flat = (rows == rows[:, :1]).all(axis=1)  # a row of one value: filled, not decoded
+    missing = int(np.argmin(flat[::-1])) if not flat.all() else len(flat)
+    decoded = 1 - missing / len(flat)
+    if decoded < TRUNCATED_MIN_DECODED:
+        raise Refused(
+            f"the image is truncated: only {decoded:.0%} of its rows could be decoded "
+            f"(at least {TRUNCATED_MIN_DECODED:.0%} are needed to keep it)"
+        )
+    if missing:
+        return image, (
+            f"truncated, kept: {len(flat) - missing} of its {len(flat)} rows decoded, "
+            "the rest filled grey"
+        )
+    return image, "truncated, kept: every row decoded, only the file's last bytes are missing"
 
 
 def _orientation(image: PILImage.Image) -> int:
@@ -414,7 +456,7 @@ def _prepare_one(
     names = image_files_store(project=project, prepared=prepared)
     row = image_row(project=project, prepared=prepared, names=names, original_name=name, user=user)
     seen.add(prepared.sha256)
-    return IngestResult(name, "added"), row
+    return IngestResult(name, "added", prepared.truncated), row
 
 
 def _insert(pending: list[tuple[IngestResult, Image]]) -> None:

@@ -86,13 +86,14 @@ def read(path: Path | str, format: str = "auto") -> Dataset:
     return dataset
 
 
-def write(dataset: Dataset, out_dir: Path | str, format: str) -> list[Path]:
+def write(dataset: Dataset, out_dir: Path | str, format: str, **options: object) -> list[Path]:
     """Write annotation files and images into ``out_dir`` (created; must be empty).
 
     Returns, for each of ``dataset.images`` in order, the file its pixels were copied to;
-    for an image whose ``path`` is None the caller puts the pixels there.
+    for an image whose ``path`` is None the caller puts the pixels there. ``options`` go
+    to the format's writer (COCO: ``single_file``).
     """
-    return _module(format).write(dataset, Path(out_dir))
+    return _module(format).write(dataset, Path(out_dir), **options)
 
 
 def _module(name: str) -> ModuleType:

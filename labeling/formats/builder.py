@@ -8,11 +8,12 @@ turns that into an ``ImageRecord`` and writes every non-fatal problem into the r
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from labeling.formats.imagesize import UnreadableImageError, image_size
-from labeling.formats.paths import find_image, relative_name
+from labeling.formats.paths import find_image, folder_name, is_inside, relative_name
 from labeling.formats.records import (
     Box,
     Dataset,
@@ -36,6 +37,8 @@ class DatasetBuilder:
         self._declared = list(classes) if classes is not None else None
         self._known = set(self._declared or ())
         self._images: dict[str, ImageRecord] = {}
+        self._searched: dict[Path, None] = {}  # the folders images were looked for in
+        self._found: Counter[str] = Counter()  # folder (relative) -> images found there
 
     def problem(self, kind: ProblemKind, item: str, message: str) -> None:
         self.report.add(kind, item, message)
@@ -58,6 +61,7 @@ class DatasetBuilder:
         With ``relative`` the boxes are fractions of the image width and height.
         """
         refs = [references] if isinstance(references, str) else list(references)
+        self._searched.update(dict.fromkeys(bases))
         path, unsafe = find_image(refs, bases=bases, root=self.root)
         if path is None:
             if unsafe:
@@ -73,6 +77,7 @@ class DatasetBuilder:
         size = self._size(path, file_name, width, height)
         if size is None:
             return None
+        self._found[folder_name(path.parent, self.root)] += file_name not in self._images
         existing = self._images.get(file_name)
         image = existing or ImageRecord(file_name, path, size[0], size[1], split, [], no_objects)
         if existing is not None:
@@ -96,7 +101,24 @@ class DatasetBuilder:
             classes = self._declared
         else:
             classes = sorted({box.label for image in images for box in image.boxes})
-        return Dataset(classes=classes, images=images, report=self.report, format=self.format)
+        searched = [
+            folder_name(base, self.root)
+            for base in self._searched
+            if base.is_dir() and is_inside(base, self.root)
+        ]
+        searched = list(dict.fromkeys(searched))
+        if self._found:
+            found = ", ".join(f"{name} ({count})" for name, count in self._found.most_common())
+            self.report.layout.append(f"images: {found}")
+        elif self._searched:
+            self.report.layout.append(f"images: none found; looked in {', '.join(searched)}")
+        return Dataset(
+            classes=classes,
+            images=images,
+            report=self.report,
+            format=self.format,
+            searched=searched,
+        )
 
     def _size(
         self, path: Path, file_name: str, width: float | None, height: float | None

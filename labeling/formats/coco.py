@@ -1,4 +1,5 @@
-"""COCO JSON (instances, boxes only): one file, or a folder of them (Roboflow's splits).
+"""COCO JSON (instances, boxes only): one file, or a folder of them (Roboflow's splits,
+CVAT's and datumaro's ``annotations/instances_<subset>.json`` with ``images/<subset>/``).
 
 Accepted quirks: Roboflow's placeholder category (id 0, named as the other categories'
 supercategory, with no boxes) is dropped; image and category ids may start at 0 or 1;
@@ -28,7 +29,8 @@ from labeling.formats.records import (
 from labeling.formats.sources import find_files, first_char, load_json
 
 FORMAT = "coco"
-ANNOTATION_FILE = "annotations.json"
+ANNOTATION_FILE = "annotations.json"  # the single-file form
+DEFAULT_SUBSET = "default"  # CVAT's and datumaro's name for images without a split
 
 
 def detect(path: Path) -> bool:
@@ -58,20 +60,30 @@ def read(path: Path) -> Dataset:
     return builder.build()
 
 
-def write(dataset: Dataset, out_dir: Path) -> list[Path]:
-    """Write ``annotations.json`` and ``images/``; return where each image's pixels go."""
+def write(dataset: Dataset, out_dir: Path, *, single_file: bool = False) -> list[Path]:
+    """Write COCO as CVAT and datumaro lay it out; return where each image's pixels go.
+
+    One ``annotations/instances_<split>.json`` per split (``default`` for images without
+    one) with the images in ``images/<split>/`` and ``file_name`` relative to that
+    folder. With ``single_file``: one ``annotations.json`` and ``images/``, ``file_name``
+    relative to the export (``images/a.jpg``). Either way each image entry also carries
+    its ``split`` and, for an image marked as having no objects, ``no_objects``.
+    """
     out = prepare_folder(out_dir)
     class_index = check_classes(dataset)
-    images: list[dict[str, object]] = []
-    annotations: list[dict[str, object]] = []
+    subsets: dict[str, tuple[list[dict], list[dict]]] = {}
     destinations: list[Path] = []
+    box_id = 0
     for image_id, (image, name) in enumerate(
         zip(dataset.images, export_names(dataset.images), strict=True), start=1
     ):
-        destinations.append(place_image(image, out / "images" / name))
+        subset = ANNOTATION_FILE if single_file else (image.split or DEFAULT_SUBSET)
+        folder = out / "images" if single_file else out / "images" / subset
+        destinations.append(place_image(image, folder / name))
+        images, annotations = subsets.setdefault(subset, ([], []))
         entry: dict[str, object] = {
             "id": image_id,
-            "file_name": f"images/{name}",
+            "file_name": f"images/{name}" if single_file else name,
             "width": image.width,
             "height": image.height,
         }
@@ -81,9 +93,10 @@ def write(dataset: Dataset, out_dir: Path) -> list[Path]:
             entry["no_objects"] = True
         images.append(entry)
         for box in image.boxes:
+            box_id += 1
             annotations.append(
                 {
-                    "id": len(annotations) + 1,
+                    "id": box_id,
                     "image_id": image_id,
                     "category_id": class_index[box.label] + 1,
                     "bbox": [box.x, box.y, box.w, box.h],
@@ -92,8 +105,19 @@ def write(dataset: Dataset, out_dir: Path) -> list[Path]:
                     "segmentation": [],
                 }
             )
+    if not subsets:
+        subsets[ANNOTATION_FILE if single_file else DEFAULT_SUBSET] = ([], [])
+    if not single_file:
+        (out / "annotations").mkdir()
+    for subset, (images, annotations) in subsets.items():
+        file = out / subset if single_file else out / "annotations" / f"instances_{subset}.json"
+        file.write_text(json.dumps(_document(dataset, images, annotations)), encoding="utf-8")
+    return destinations
+
+
+def _document(dataset: Dataset, images: list[dict], annotations: list[dict]) -> dict:
     now = datetime.now(UTC)
-    document = {
+    return {
         "info": {
             "description": dataset.name or "Exported from Detection Studio",
             "contributor": "Detection Studio",
@@ -109,8 +133,6 @@ def write(dataset: Dataset, out_dir: Path) -> list[Path]:
         "images": images,
         "annotations": annotations,
     }
-    (out / ANNOTATION_FILE).write_text(json.dumps(document), encoding="utf-8")
-    return destinations
 
 
 def _candidate_files(folder: Path) -> list[Path]:
@@ -163,11 +185,28 @@ def _file_split(file: Path) -> Split | None:
     return None
 
 
+def _image_bases(file: Path, root: Path) -> list[Path]:
+    """Where a COCO file's ``file_name`` may be relative to: beside it, its ``images/``,
+    and as CVAT and datumaro lay it out (``annotations/instances_<subset>.json`` with
+    ``images/<subset>/``, or ``images/default/``), for the file's folder, the folder above
+    it and the dataset's."""
+    subset = file.stem.removeprefix("instances_") if file.stem.startswith("instances_") else ""
+    bases = []
+    for folder in dict.fromkeys([file.parent, file.parent.parent, root]):
+        if not folder.resolve().is_relative_to(root):
+            continue
+        bases += [folder, folder / "images"]
+        if subset:  # COCO's own: annotations/instances_val2017.json with val2017/
+            bases += [folder / "images" / subset, folder / subset]
+        bases.append(folder / "images" / "default")
+    return list(dict.fromkeys(bases))
+
+
 def _read_document(
     builder: DatasetBuilder, file: Path, document: dict, names: dict[int, str], root: Path
 ) -> None:
     file_split = _file_split(file)
-    bases = list(dict.fromkeys([file.parent, file.parent / "images", root]))
+    bases = _image_bases(file, root)
     entries: dict[object, dict] = {}
     for position, entry in enumerate(document["images"]):
         if not (isinstance(entry, dict) and isinstance(entry.get("file_name"), str)):

@@ -88,3 +88,9 @@ def is_inside(path: Path, root: Path) -> bool:
 def relative_name(path: Path, root: Path) -> str:
     """The posix path of ``path`` relative to ``root`` (both resolved)."""
     return path.relative_to(root).as_posix()
+
+
+def folder_name(folder: Path, root: Path) -> str:
+    """A folder as shown in reports: relative to ``root``, with a slash ("./" for root)."""
+    relative = folder.resolve().relative_to(root.resolve()).as_posix()
+    return "./" if relative == "." else f"{relative}/"

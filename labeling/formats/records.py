@@ -84,6 +84,7 @@ class ProblemKind(StrEnum):
     BOX_CLIPPED = "box_clipped"
     BOX_DEGENERATE = "box_degenerate"
     SKIPPED = "skipped"
+    TRUNCATED_IMAGE = "truncated_image"  # kept: its decoded pixels are complete enough
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +98,14 @@ class Problem:
 
 @dataclass(slots=True)
 class ImportReport:
-    """Per-item problems met while reading; what was kept is in the dataset itself."""
+    """Per-item problems met while reading; what was kept is in the dataset itself.
+
+    ``layout`` says, one line each, which folders and files the reader used
+    ("annotations: annotations/ (364 XML files)", "images: images/ (364 found)").
+    """
 
     problems: list[Problem] = field(default_factory=list)
+    layout: list[str] = field(default_factory=list)
 
     def add(self, kind: ProblemKind, item: str, message: str) -> None:
         self.problems.append(Problem(kind, item, message))
@@ -118,6 +124,7 @@ class ImportReport:
         """A JSON-ready form, for showing or downloading the report."""
         return {
             "summary": self.summary(),
+            "layout": list(self.layout),
             "problems": [
                 {"kind": str(p.kind), "item": p.item, "message": p.message} for p in self.problems
             ],
@@ -134,7 +141,9 @@ class ImportReport:
 class Dataset:
     """Ordered class names, images with their boxes, and the report of reading them.
 
-    ``format`` is the format it was read from; ``name`` is free text for exports.
+    ``format`` is the format it was read from; ``name`` is free text for exports;
+    ``searched`` names the folders (relative, "./" for the dataset's own) where the reader
+    looked for the images, for a message when none was found.
     """
 
     classes: list[str]
@@ -142,6 +151,7 @@ class Dataset:
     report: ImportReport = field(default_factory=ImportReport)
     format: str = ""
     name: str = ""  # shown in exports that have a place for it (COCO info, data.yaml)
+    searched: list[str] = field(default_factory=list)
 
     @property
     def box_count(self) -> int:

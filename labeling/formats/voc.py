@@ -1,5 +1,13 @@
 """Pascal VOC XML: ``Annotations/*.xml``, ``JPEGImages/``, ``ImageSets/Main/{split}.txt``.
 
+Published datasets rename those folders (``annotations/`` + ``images/`` as supervision
+writes them, ``annots/``, ``labels/``, ``xml/``, any case), so the reader finds them by
+content: a folder (down to three levels) whose XML files are ``<annotation>`` documents
+holds annotations, and each image is looked up by its ``<filename>`` (in its
+``<folder>``), its ``<path>`` and the XML file's own name, beside the XML, in the folder
+above it and in that folder's sub-folders that hold images. The report's ``layout`` says
+which folders were used.
+
 VOC corners are 1-based pixel indices, both inclusive: ``xmin=1, xmax=640`` covers all of
 a 640-pixel-wide image, so ``x = xmin - 1`` and ``w = xmax - xmin + 1``; the writer
 inverts this exactly. A box whose corners coincide on an axis (``xmax <= xmin``) has no
@@ -10,8 +18,10 @@ entity expansion ("billion laughs") and external entities are refused.
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET  # noqa: S405 - only to build XML; parsing uses defusedxml
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from defusedxml import DefusedXmlException
@@ -19,7 +29,7 @@ from defusedxml import ElementTree as SafeET
 
 from labeling.formats.builder import DatasetBuilder, RawBox
 from labeling.formats.output import check_classes, export_names, place_image, prepare_folder
-from labeling.formats.paths import IMAGE_SUFFIXES, is_inside
+from labeling.formats.paths import IMAGE_SUFFIXES, folder_name, is_inside
 from labeling.formats.records import (
     SPLITS,
     Dataset,
@@ -31,30 +41,41 @@ from labeling.formats.records import (
 
 FORMAT = "voc"
 LABELMAP = "labelmap.txt"
+_DEPTH = 3  # folder levels searched for XML files: dataset/, dataset/x/, dataset/x/y/
+_SNIFFED = 3  # XML files of a folder read to tell whether the folder holds VOC
+_XML_FOLDER_NAMES = {"annotations", "annots", "labels", "xml"}
 
 
 def detect(path: Path) -> bool:
     if path.is_file():
         return path.suffix.lower() == ".xml" and _is_voc_xml(path)
-    return any(True for _ in _voc_roots(path))
+    return bool(_groups(path))
 
 
 def read(path: Path) -> Dataset:
     path = Path(path)
     if path.is_file():
-        voc_root = path.parent.parent if path.parent.name == "Annotations" else path.parent
-        groups = [(voc_root, [path])]
+        parent = path.parent
+        root = parent.parent if parent.name.lower() in _XML_FOLDER_NAMES else parent
+        groups = [_Group(parent, [path], root)]
     else:
-        voc_root = path
-        groups = list(_voc_roots(path))
+        root = path
+        groups = _groups(path)
         if not groups:
-            raise FormatError(f"no Pascal VOC annotation (Annotations/*.xml) in {path}")
-    builder = DatasetBuilder(voc_root, format=FORMAT, classes=_labelmap(groups))
+            raise FormatError(
+                f"no Pascal VOC XML file (an <annotation> document) in {path} "
+                f"or its folders, {_DEPTH} levels down"
+            )
+    builder = DatasetBuilder(root, format=FORMAT, classes=_labelmap(groups))
     parsed = 0
-    for folder, files in groups:
-        splits = _splits(folder)
-        for file in files:
-            parsed += _read_file(builder, folder, file, splits)
+    for group in groups:
+        builder.report.layout.append(
+            f"annotations: {folder_name(group.folder, root)} ({len(group.files)} XML files)"
+        )
+        splits = _splits(group.voc_root)
+        bases = _image_folders(group, root)
+        for file in group.files:
+            parsed += _read_file(builder, file, bases, splits)
     if parsed == 0:
         raise FormatError("none of the VOC annotation files could be read; see the report")
     return builder.build()
@@ -120,25 +141,80 @@ def _is_voc_xml(file: Path) -> bool:
         return False
 
 
-def _voc_roots(folder: Path) -> Iterator[tuple[Path, list[Path]]]:
-    """(VOC root, its annotation files) for the folder itself or its sub-folders."""
-    candidates = [folder] + sorted(p for p in folder.iterdir() if p.is_dir())
-    found = False
-    for candidate in candidates:
-        annotations = candidate / "Annotations"
-        if annotations.is_dir():
-            found = True
-            files = sorted(f for f in annotations.glob("*.xml") if is_inside(f, folder))
-            yield candidate, files
-    if not found:
-        flat = [f for f in sorted(folder.glob("*.xml")) if is_inside(f, folder) and _is_voc_xml(f)]
-        if flat:
-            yield folder, flat
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """A folder of VOC XML files and the VOC root it belongs to (ImageSets/, labelmap)."""
+
+    folder: Path
+    files: list[Path]
+    voc_root: Path
 
 
-def _labelmap(groups: list[tuple[Path, list[Path]]]) -> list[str] | None:
-    for folder, _files in groups:
-        file = folder / LABELMAP
+def _groups(root: Path) -> list[_Group]:
+    """The folders holding VOC XML (by content, whatever their name), down to _DEPTH levels.
+
+    The VOC root of a folder of XML files is its parent (``Annotations/`` beside
+    ``JPEGImages/``), or ``root`` itself when the XML files lie there.
+    """
+    groups = []
+    level = [root]
+    for _ in range(_DEPTH):
+        next_level: list[Path] = []
+        for folder in level:
+            folders, xml = _entries(folder, root)
+            next_level += folders
+            if any(_is_voc_xml(file) for file in xml[:_SNIFFED]):
+                groups.append(_Group(folder, xml, folder.parent if folder != root else root))
+        level = next_level
+    return groups
+
+
+def _entries(folder: Path, root: Path) -> tuple[list[Path], list[Path]]:
+    """The sub-folders and the .xml files of a folder, sorted; hidden entries and links
+    leading out of ``root`` skipped."""
+    folders: list[Path] = []
+    xml: list[Path] = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name == "__MACOSX":
+                continue
+            path = Path(entry.path)
+            if entry.is_symlink() and not is_inside(path, root):
+                continue
+            if entry.is_dir():
+                folders.append(path)
+            elif entry.name.lower().endswith(".xml"):
+                xml.append(path)
+    return sorted(folders), sorted(xml)
+
+
+def _image_folders(group: _Group, root: Path) -> list[Path]:
+    """Where a group's images may be: beside the XML, in the VOC root, or in a folder (or
+    a sub-folder of one) of the VOC root that holds images, whatever its name."""
+    found = [group.folder, group.voc_root]
+    level = [group.voc_root]
+    for _ in range(2):
+        next_level: list[Path] = []
+        for folder in level:
+            for sub in _entries(folder, root)[0]:
+                if sub != group.folder and _has_images(sub):
+                    found.append(sub)
+                next_level.append(sub)
+        level = next_level
+    return list(dict.fromkeys(found))
+
+
+def _has_images(folder: Path) -> bool:
+    with os.scandir(folder) as entries:
+        return any(
+            entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES
+            for entry in entries
+        )
+
+
+def _labelmap(groups: list[_Group]) -> list[str] | None:
+    for group in groups:
+        file = group.voc_root / LABELMAP
         if file.is_file():
             lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
             names = [line.split(":", 1)[0].strip() for line in lines if ":" in line]
@@ -159,7 +235,7 @@ def _splits(folder: Path) -> dict[str, Split]:
     return splits
 
 
-def _read_file(builder: DatasetBuilder, folder: Path, file: Path, splits: dict) -> int:
+def _read_file(builder: DatasetBuilder, file: Path, bases: list[Path], splits: dict) -> int:
     """Add the image one annotation file describes; 1 if the file could be parsed, else 0."""
     try:
         root = SafeET.parse(file, forbid_dtd=True).getroot()
@@ -170,24 +246,30 @@ def _read_file(builder: DatasetBuilder, folder: Path, file: Path, splits: dict) 
         builder.problem(ProblemKind.BAD_ENTRY, file.name, "not a VOC file: no <annotation>")
         return 0
     filename = (root.findtext("filename") or "").strip()
-    item = filename or file.name
-    references = [f"JPEGImages/{filename}", filename] if filename else []
-    if not Path(filename).suffix:  # no or a bare file name: try the usual image suffixes
-        stem = Path(filename).name or file.stem
-        references += [f"JPEGImages/{stem}{s}" for s in sorted(IMAGE_SUFFIXES)]
-        references += [f"{stem}{s}" for s in sorted(IMAGE_SUFFIXES)]
-    boxes = list(_boxes(builder, item, root))
-    objects = root.findall("object")
+    boxes = list(_boxes(builder, filename or file.name, root))
     builder.add_image(
-        references,
-        bases=[folder, file.parent],
+        _references(root, filename, file),
+        bases=bases,
         width=_float(root.findtext("size/width")),
         height=_float(root.findtext("size/height")),
         split=splits.get(file.stem) or splits.get(Path(filename).stem),
         boxes=boxes,
-        no_objects=not objects,
+        no_objects=not root.findall("object"),
     )
     return 1
+
+
+def _references(root: ET.Element, filename: str, file: Path) -> list[str]:
+    """The names to look the image up by: ``<filename>`` (in its ``<folder>``), ``<path>``
+    and, last, the XML file's own stem with each image suffix (the VOC image id)."""
+    folder = (root.findtext("folder") or "").strip()
+    path = (root.findtext("path") or "").strip()
+    references = [f"{folder}/{filename}"] if folder and filename else []
+    references += [reference for reference in (filename, path) if reference]
+    stems = [Path(filename).name] if filename and not Path(filename).suffix else []
+    stems.append(file.stem)
+    references += [f"{stem}{suffix}" for stem in stems for suffix in sorted(IMAGE_SUFFIXES)]
+    return list(dict.fromkeys(references))
 
 
 def _boxes(builder: DatasetBuilder, item: str, root: ET.Element) -> Iterator[RawBox]:

@@ -214,16 +214,18 @@ def test_export_is_streamed_in_pieces(labeled_project, tmp_path):
     assert len(pieces) > 3
     archive = zipfile.ZipFile(io.BytesIO(b"".join(pieces)))
     names = archive.namelist()
-    assert "annotations.json" in names
-    assert "images/c.png" in names  # the TIFF was stored as PNG, and is exported so
-    document = json.loads(archive.read("annotations.json"))
+    assert "annotations/instances_train.json" in names
+    assert "images/test/c.png" in names  # the TIFF was stored as PNG, and is exported so
+    document = json.loads(archive.read("annotations/instances_train.json"))
     assert [c["id"] for c in document["categories"]] == [1, 2]
     from pycocotools.coco import COCO
 
-    path = tmp_path / "a.json"
-    path.write_bytes(archive.read("annotations.json"))
-    coco = COCO(str(path))
-    assert len(coco.getAnnIds()) == 4
+    count = 0
+    for split in ("train", "val", "test"):
+        path = tmp_path / f"{split}.json"
+        path.write_bytes(archive.read(f"annotations/instances_{split}.json"))
+        count += len(COCO(str(path)).getAnnIds())
+    assert count == 4
 
 
 def test_export_command(labeled_project, tmp_path):

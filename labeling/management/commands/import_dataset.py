@@ -19,7 +19,8 @@ class Command(BaseCommand):
     help = (
         "Import a labeled dataset (an annotation file, a folder or a zip) into a project, "
         "creating the project (and its classes) when it does not exist. All or nothing: on "
-        "a fatal error nothing is kept. Re-running it adds no duplicates."
+        "a fatal error (or when no image can be added) nothing is kept, not even the new "
+        "project. Re-running it adds no duplicates."
     )
 
     def add_arguments(self, parser):
@@ -32,11 +33,16 @@ class Command(BaseCommand):
     def handle(self, *args, path: Path, project: str, format: str, owner, report, **options):
         if not path.exists():
             raise CommandError(f"Not found: {path}")
-        target = self._project(project, owner)
+        target, created = self._project(project, owner)
         try:
             record = dataset_import(project=target, path=path, format=format, user=None)
         except DatasetImportFailed as failure:
+            if created:  # a failed import leaves no empty project behind
+                services.project_delete(project=target)
+                self.stderr.write(f"Removed the project {target.name!r} created for it.")
             raise CommandError(f"Import failed, nothing was kept: {failure}") from None
+        for line in record.report.get("layout", []):
+            self.stdout.write(f"Used {line}")
         problems = record.report.get("problems", [])
         for problem in problems[:SHOWN_PROBLEMS]:
             self.stderr.write(f"{problem['kind']}: {problem['item']}: {problem['message']}")
@@ -52,14 +58,15 @@ class Command(BaseCommand):
             f"{record.categories_added} new classes. Problems: {summary or 'none'}."
         )
 
-    def _project(self, name: str, owner: str | None) -> Project:
+    def _project(self, name: str, owner: str | None) -> tuple[Project, bool]:
+        """The project, and whether it was created for this import."""
         found = Project.objects.filter(name=name).order_by("id")
         if name.isdigit() and not found.exists():
             found = Project.objects.filter(pk=int(name))
         if found.count() > 1:
             raise CommandError(f"Several projects are named {name!r}: give its id instead.")
         if found.exists():
-            return found.get()
+            return found.get(), False
         users = get_user_model().objects
         if owner:
             user = users.filter(username=owner).first()
@@ -70,4 +77,4 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError("No superuser exists: name the owner with --owner USERNAME.")
         self.stdout.write(f"Creating the project {name!r}, owned by {user.username}.")
-        return services.project_create(user=user, name=name)
+        return services.project_create(user=user, name=name), True

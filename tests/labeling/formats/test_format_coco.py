@@ -40,20 +40,55 @@ def test_round_trip_is_exact_and_pycocotools_loads_the_export(sample_dataset, ro
     sample_dataset.images[0].boxes.append(Box("dog", 1.25, 2.5, 10.75, 3.125))
     round_trip(sample_dataset, "coco")
 
-    api = COCO(str(tmp_path / "export-coco" / "annotations.json"))
-    assert [c["id"] for c in api.loadCats(api.getCatIds())] == [1, 2, 3]
-    annotation = api.loadAnns(api.getAnnIds(imgIds=[1]))[1]
+    out = tmp_path / "export-coco"
+    assert sorted(p.name for p in (out / "annotations").iterdir()) == [
+        "instances_default.json",  # d.jpg has no split
+        "instances_test.json",
+        "instances_train.json",
+        "instances_val.json",
+    ]
+    assert sorted(p.relative_to(out).as_posix() for p in (out / "images").rglob("*.*")) == [
+        "images/default/d.jpg",
+        "images/test/c.jpg",
+        "images/train/a.jpg",
+        "images/train/e.jpg",
+        "images/val/b.png",
+    ]
+    train = COCO(str(out / "annotations" / "instances_train.json"))
+    assert [c["id"] for c in train.loadCats(train.getCatIds())] == [1, 2, 3]
+    annotation = train.loadAnns(train.getAnnIds(imgIds=[1]))[1]
     assert annotation["bbox"] == [10, 5, 20, 30]
     assert annotation["area"] == 600
     assert (annotation["iscrowd"], annotation["segmentation"]) == (0, [])
-    image = api.loadImgs([2])[0]
+    val = COCO(str(out / "annotations" / "instances_val.json"))
+    image = val.loadImgs([2])[0]
     assert (image["file_name"], image["width"], image["height"], image["split"]) == (
-        "images/b.png",
+        "b.png",  # relative to images/val/, as CVAT and datumaro write it
         50,
         40,
         "val",
     )
-    assert api.dataset["info"]["description"] == "sample"
+    assert val.dataset["info"]["description"] == "sample"
+
+
+def test_single_file_form_round_trips_too(sample_dataset, tmp_path):
+    out = tmp_path / "single"
+    write(sample_dataset, out, "coco", single_file=True)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.*")) == [
+        "annotations.json",
+        "images/a.jpg",
+        "images/b.png",
+        "images/c.jpg",
+        "images/d.jpg",
+        "images/e.jpg",
+    ]
+    api = COCO(str(out / "annotations.json"))
+    assert api.loadImgs([2])[0]["file_name"] == "images/b.png"
+    again = read(out)
+    assert len(again.report) == 0
+    assert {(i.name, i.split, len(i.boxes)) for i in again.images} == {
+        (i.name, i.split, len(i.boxes)) for i in sample_dataset.images
+    }
 
 
 def test_roboflow_split_folders_give_the_splits(tmp_path, make_image):

@@ -66,7 +66,7 @@ def test_images_without_local_pixels_are_left_for_the_caller(tmp_path):
 
     destinations = write(dataset, tmp_path / "out", "coco")
 
-    assert destinations == [tmp_path / "out" / "images" / "photo.jpg"]
+    assert destinations == [tmp_path / "out" / "images" / "train" / "photo.jpg"]
     assert not destinations[0].exists()
 
 
@@ -103,6 +103,7 @@ def test_unreadable_and_duplicate_images_are_reported(tmp_path, make_image):
     assert len(dataset.images[0].boxes) == 2
     assert dataset.report.to_dict() == {
         "summary": {"duplicate_image": 1},
+        "layout": ["images: ./ (1)"],
         "problems": [
             {
                 "kind": "duplicate_image",
