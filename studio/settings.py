@@ -311,11 +311,14 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"training.tasks.train_*": {"queue": "train"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Periodic jobs (run by `celery beat`, or a worker started with --beat).
+# Periodic jobs (run by `celery beat`, or a worker started with --beat). The reconciler
+# (training/reconcile.py) takes a gap of more than two intervals between its ticks for a
+# time it could not see the database, and counts heartbeat timeouts from after it.
+STUDIO_RECONCILE_SECONDS = env_int("STUDIO_RECONCILE_SECONDS", 30, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-training-runs": {
         "task": "training.tasks.runs_reconcile",
-        "schedule": float(env_int("STUDIO_RECONCILE_SECONDS", 60, minimum=1)),
+        "schedule": float(STUDIO_RECONCILE_SECONDS),
         "options": {"queue": "default", "expires": 60},
     },
 }

@@ -77,6 +77,12 @@ class TrainingRun(models.Model):
     loss_points = models.JSONField(default=list)  # [[global step, loss], ...], thinned
     device = models.CharField(max_length=200, blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    # Set anew by every claim (training.pipeline.claim); a worker's writes of the run are
+    # refused once the row holds another claim's token, so two workers never both train it.
+    claim_token = models.CharField(max_length=32, blank=True)
+    # The claiming process, as training.workers.process_key() names it: tells a worker
+    # known dead (its process is gone) from one that is only silent.
+    worker_key = models.CharField(max_length=200, blank=True)
     checkpoint_file = models.CharField(max_length=300, blank=True)  # in default storage
     checkpoint_sha256 = models.CharField(max_length=64, blank=True)
     checkpoint_epoch = models.PositiveIntegerField(null=True, blank=True)
@@ -101,6 +107,21 @@ class TrainingRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED
+
+
+class Reconciler(models.Model):
+    """The reconciler's memory between its ticks (one row, training/reconcile.py).
+
+    ``watching_since``: since when it has reached the database without a gap. A heartbeat
+    that could not be written while the database was away must not make a run look lost,
+    so the heartbeat timeout never counts from before this moment.
+    """
+
+    ticked_at = models.DateTimeField()
+    watching_since = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"reconciler (watching since {self.watching_since:%Y-%m-%d %H:%M:%S})"
 
 
 class ModelVersion(models.Model):

@@ -3,6 +3,11 @@
 This is the only place where Django meets ``training.ml`` (imported inside functions,
 so a worker's parent process never imports torch). Every state change is written to
 the run's row, the source of truth; writes retry while the database is unavailable.
+
+A claim stores a new token on the row; every later write of the run (progress,
+checkpoints, the model version, the final state) is made only while the row still holds
+that token. A worker whose run was claimed again (it was taken for lost while it could
+not reach the database, or it was frozen) has its writes refused and stops.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import socket
 import threading
 import time
 import traceback
-from datetime import timedelta
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +31,11 @@ from django.db import OperationalError, close_old_connections, connection, trans
 from django.db.models import Max
 from django.utils import timezone
 
+from labeling.models import Project
 from training.checks import dataset_problems
 from training.datasets import dataset_version_coco
 from training.models import ModelVersion, RunStatus, TrainingRun
+from training.workers import process_gone, process_key
 
 logger = logging.getLogger(__name__)
 LOSS_POINTS_MAX = 2000
@@ -36,6 +43,10 @@ LOSS_POINTS_MAX = 2000
 
 class RunFailed(Exception):
     """A failure to show on the run page, in words."""
+
+
+class RunSuperseded(Exception):
+    """Another claim took the run: this worker's writes are refused, and it stops."""
 
 
 def retrying(write, *, attempts: int = 20, delay: float = 1.0):
@@ -53,18 +64,35 @@ def retrying(write, *, attempts: int = 20, delay: float = 1.0):
             delay = min(delay * 1.5, 10)
 
 
-def update_run(run_id: int, **fields: Any) -> None:
-    retrying(lambda: TrainingRun.objects.filter(pk=run_id).update(**fields))
+def owned(run: TrainingRun):
+    """The run's row, while it still holds this worker's claim."""
+    return TrainingRun.objects.filter(pk=run.pk, claim_token=run.claim_token)
+
+
+def update_run(run: TrainingRun, **fields: Any) -> None:
+    """Write fields of the run this worker claimed; refused once another claim took it."""
+    if not retrying(lambda: owned(run).update(**fields)):
+        raise RunSuperseded(f"run {run.pk} was claimed again by another worker")
+
+
+def check_claim(run: TrainingRun) -> None:
+    """Raise RunSuperseded unless the run is still this worker's (before storing files)."""
+    if not retrying(lambda: owned(run).exists()):
+        raise RunSuperseded(f"run {run.pk} was claimed again by another worker")
 
 
 def claim(run_id: int) -> TrainingRun | None:
-    """Take the run for this worker, or return None if there is nothing to do."""
-    stale = timezone.now() - timedelta(seconds=settings.STUDIO_HEARTBEAT_TIMEOUT_SECONDS)
+    """Take the run for this worker, or return None if there is nothing to do.
+
+    A running run is left to its worker (a duplicate message) unless that worker is known
+    dead (training.workers); a silent one is judged by the reconciler, which marks it
+    interrupted once its heartbeat timeout has passed.
+    """
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.is_finished:
             return None
-        if run.status == RunStatus.RUNNING and run.heartbeat_at and run.heartbeat_at > stale:
+        if run.status == RunStatus.RUNNING and not process_gone(run.worker_key):
             return None  # another worker has it (a duplicate message)
         if run.cancel_requested:
             run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
@@ -83,28 +111,42 @@ def claim(run_id: int) -> TrainingRun | None:
         run.status, run.heartbeat_at, run.phase = RunStatus.RUNNING, now, "preparing"
         run.started_at = run.started_at or now
         run.worker = f"{socket.gethostname()} (pid {os.getpid()})"
+        run.worker_key = process_key()
+        run.claim_token = uuid.uuid4().hex
         run.error = ""
         run.save()
     return run
 
 
 class Heartbeat(threading.Thread):
-    """Every few seconds: record that the run is alive and read its cancel flag."""
+    """Every few seconds: record that the run is alive and read its cancel flag.
 
-    def __init__(self, run_id: int, interval: float) -> None:
-        super().__init__(daemon=True, name=f"heartbeat-{run_id}")
-        self.run_id, self.interval = run_id, interval
+    ``superseded`` turns true when the row holds another claim: the engine stops then.
+    """
+
+    def __init__(self, run: TrainingRun, interval: float) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{run.pk}")
+        self.claimed, self.interval = run, interval
         self.cancel_requested = False
+        self.superseded = False
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         try:
             while not self._stop_event.wait(self.interval):
                 try:
-                    TrainingRun.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
-                    self.cancel_requested = TrainingRun.objects.filter(
-                        pk=self.run_id, cancel_requested=True
-                    ).exists()
+                    if not owned(self.claimed).update(heartbeat_at=timezone.now()):
+                        self.superseded = True
+                        logger.warning("run %s was claimed again elsewhere", self.claimed.pk)
+                        return
+                    # Taken for lost while it could not write (and not claimed again yet):
+                    # it is alive after all, so it goes on and the new message is a no-op.
+                    owned(self.claimed).filter(status=RunStatus.INTERRUPTED).update(
+                        status=RunStatus.RUNNING
+                    )
+                    self.cancel_requested = (
+                        owned(self.claimed).filter(cancel_requested=True).exists()
+                    )
                 except OperationalError:
                     connection.close()  # the next beat reconnects
         finally:
@@ -201,24 +243,32 @@ def execute(run_id: int) -> str:
     run = retrying(lambda: claim(run_id))
     if run is None:
         return "skipped"
-    heartbeat = Heartbeat(run_id, settings.STUDIO_HEARTBEAT_SECONDS)
+    heartbeat = Heartbeat(run, settings.STUDIO_HEARTBEAT_SECONDS)
     heartbeat.start()
     tail = LogTail()
     engine_logger = logging.getLogger("training")
     engine_logger.addHandler(tail)
     try:
-        status = _execute(run, heartbeat, tail)
-    except Exception as exc:  # noqa: BLE001 - every failure ends the run with words
-        logger.exception("run %s failed", run_id)
-        tail.lines.append(traceback.format_exc())
-        update_run(
-            run_id,
-            status=RunStatus.FAILED,
-            error=friendly_error(exc),
-            finished_at=timezone.now(),
-            log_tail=tail.text(),
-        )
-        status = RunStatus.FAILED
+        try:
+            status = _execute(run, heartbeat, tail)
+        except (RunSuperseded, OperationalError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure ends the run with words
+            logger.exception("run %s failed", run_id)
+            tail.lines.append(traceback.format_exc())
+            update_run(
+                run,
+                status=RunStatus.FAILED,
+                error=friendly_error(exc),
+                finished_at=timezone.now(),
+                log_tail=tail.text(),
+            )
+            status = RunStatus.FAILED
+    except RunSuperseded:
+        # Taken for lost (frozen, or cut off from the database) and claimed again: the
+        # other worker owns the run now, so this one stops and writes nothing more.
+        logger.warning("run %s was claimed again by another worker; this one stops", run_id)
+        status = "superseded"
     finally:
         engine_logger.removeHandler(tail)
         heartbeat.stop()
@@ -229,7 +279,7 @@ def _execute(run: TrainingRun, heartbeat: Heartbeat, tail: LogTail) -> str:
     from training.ml.config import TrainConfig
     from training.ml.engine import train
 
-    workdir = Path(settings.DATA_DIR) / "work" / "runs" / str(run.pk)
+    workdir = run_workdir(run)
     workdir.mkdir(parents=True, exist_ok=True)
     coco = dataset_version_coco(run.dataset_version)
     problems = dataset_problems(
@@ -243,7 +293,7 @@ def _execute(run: TrainingRun, heartbeat: Heartbeat, tail: LogTail) -> str:
     config = TrainConfig.from_dict(run.config)
     resume = _resume_checkpoint(run, workdir)
     update_run(
-        run.pk,
+        run,
         device=device_name(),
         phase="training",
         resumed_from_epoch=run.checkpoint_epoch if resume else None,
@@ -258,11 +308,13 @@ def _execute(run: TrainingRun, heartbeat: Heartbeat, tail: LogTail) -> str:
         out_dir=workdir,
         resume=resume,
         on_progress=progress,
-        should_stop=lambda: heartbeat.cancel_requested,
+        should_stop=lambda: heartbeat.cancel_requested or heartbeat.superseded,
     )
+    if heartbeat.superseded:
+        raise RunSuperseded(f"run {run.pk} was claimed again by another worker")
     if result.status == "cancelled":
         update_run(
-            run.pk,
+            run,
             status=RunStatus.CANCELLED,
             finished_at=timezone.now(),
             phase="",
@@ -271,24 +323,38 @@ def _execute(run: TrainingRun, heartbeat: Heartbeat, tail: LogTail) -> str:
         return RunStatus.CANCELLED
     if result.best_checkpoint is None:
         raise RunFailed("Training ended before one epoch was complete: raise the time budget.")
-    model = _evaluate_and_export(run, coco, images_dir, workdir, result)
-    update_run(
-        run.pk,
-        status=RunStatus.SUCCEEDED,
-        finished_at=timezone.now(),
-        phase="",
-        eta_seconds=0,
-        log_tail=tail.text(),
-        result={
-            "stop_reason": result.status,
-            "epochs_completed": result.epochs_completed,
-            "best_epoch": result.best_epoch,
-            "best_val": result.best_metrics,
-            "model_version": model.version,
-            "test_metrics": model.metrics,
-        },
+
+    def succeeded(model: ModelVersion) -> dict[str, Any]:
+        return {
+            "status": RunStatus.SUCCEEDED,
+            "finished_at": timezone.now(),
+            "phase": "",
+            "eta_seconds": 0,
+            "log_tail": tail.text(),
+            "result": {
+                "stop_reason": result.status,
+                "epochs_completed": result.epochs_completed,
+                "best_epoch": result.best_epoch,
+                "best_val": result.best_metrics,
+                "model_version": model.version,
+                "test_metrics": model.metrics,
+            },
+        }
+
+    _evaluate_and_export(
+        run,
+        coco,
+        images_dir,
+        workdir,
+        result,
+        finish=succeeded,
     )
     return RunStatus.SUCCEEDED
+
+
+def run_workdir(run: TrainingRun) -> Path:
+    """This claim's own local folder (another claim of the run never writes in it)."""
+    return Path(settings.DATA_DIR) / "work" / "runs" / str(run.pk) / run.claim_token[:12]
 
 
 def _resume_checkpoint(run: TrainingRun, workdir: Path) -> Path | None:
@@ -312,6 +378,7 @@ class _Progress:
         self.tail = tail
         self.loss_points: list[list[float]] = list(run.loss_points or [])
         self.history: list[dict[str, Any]] = list(run.history or [])
+        self.checkpoint_file = run.checkpoint_file
         self.last_write = 0.0
 
     def __call__(self, event: dict[str, Any]) -> None:
@@ -330,7 +397,7 @@ class _Progress:
         if time.monotonic() - self.last_write > 2:
             self.last_write = time.monotonic()
             update_run(
-                self.run.pk,
+                self.run,
                 heartbeat_at=timezone.now(),
                 loss_points=self.loss_points,
                 elapsed_seconds=event.get("elapsed_seconds", 0),
@@ -342,71 +409,108 @@ class _Progress:
         record = {"epoch": epoch, **event.get("losses", {})}
         record.update({f"val_{k}": v for k, v in event.get("val", {}).items()})
         self.history = [h for h in self.history if h["epoch"] < epoch] + [record]
-        local = Path(settings.DATA_DIR) / "work" / "runs" / str(self.run.pk) / "last.pt"
+        local = run_workdir(self.run) / "last.pt"
         digest = sha256_of(local)
-        name = store_file(local, f"runs/{self.run.pk}/last.pt")
-        update_run(
-            self.run.pk,
-            epoch=epoch,
-            history=self.history,
-            loss_points=self.loss_points,
-            heartbeat_at=timezone.now(),
-            elapsed_seconds=event.get("elapsed_seconds", 0),
-            eta_seconds=event.get("eta_seconds"),
-            checkpoint_file=name,
-            checkpoint_sha256=digest,
-            checkpoint_epoch=epoch,
-            log_tail=self.tail.text(),
-        )
+        # Under this claim's own name: a stale worker never replaces the recorded file.
+        name = store_file(local, f"runs/{self.run.pk}/{self.run.claim_token[:12]}/last.pt")
+        try:
+            update_run(
+                self.run,
+                epoch=epoch,
+                history=self.history,
+                loss_points=self.loss_points,
+                heartbeat_at=timezone.now(),
+                elapsed_seconds=event.get("elapsed_seconds", 0),
+                eta_seconds=event.get("eta_seconds"),
+                checkpoint_file=name,
+                checkpoint_sha256=digest,
+                checkpoint_epoch=epoch,
+                log_tail=self.tail.text(),
+            )
+        except RunSuperseded:
+            default_storage.delete(name)  # recorded nowhere
+            raise
+        if self.checkpoint_file and self.checkpoint_file != name:
+            default_storage.delete(self.checkpoint_file)  # an earlier claim's last checkpoint
+        self.checkpoint_file = name
 
 
-def _evaluate_and_export(run, coco, images_dir: Path, workdir: Path, result) -> ModelVersion:
+def _evaluate_and_export(
+    run, coco, images_dir: Path, workdir: Path, result, *, finish=None
+) -> ModelVersion:
+    """Evaluate the best checkpoint, export it and record the model version.
+
+    ``finish(model)`` gives the run's final fields, written in the transaction that
+    creates the model version: a run has a model version exactly when it succeeded.
+    Nothing is recorded once another worker claimed the run (RunSuperseded).
+    """
     from training.ml.data import read_image
     from training.ml.evaluate import evaluate_checkpoint
     from training.ml.export import export_onnx, measure_latency, sample_images
 
     existing = ModelVersion.objects.filter(run=run).first()
-    if existing:
-        return existing
+    if existing:  # recorded by an earlier attempt
+        return retrying(lambda: _record_model(run, lambda: existing, finish))
     test = split_coco(coco, "test")
     if not test["images"]:
         test = split_coco(coco, "val")
-    update_run(run.pk, phase="evaluating", heartbeat_at=timezone.now())
+    update_run(run, phase="evaluating", heartbeat_at=timezone.now())
     report = evaluate_checkpoint(result.best_checkpoint, test, images_dir)
-    update_run(run.pk, phase="exporting", heartbeat_at=timezone.now())
+    update_run(run, phase="exporting", heartbeat_at=timezone.now())
     samples = [read_image(images_dir / image["file_name"]) for image in test["images"][:4]]
     onnx_path = workdir / "model.onnx"
     exported = export_onnx(result.best_checkpoint, onnx_path, images=samples or None)
-    update_run(run.pk, heartbeat_at=timezone.now())
+    update_run(run, heartbeat_at=timezone.now())
     latency_image = (samples or sample_images(1))[0].permute(1, 2, 0).numpy()
     latency = measure_latency(onnx_path, latency_image)
-    prefix = f"projects/{run.project_id}/models/run-{run.pk}"
+    check_claim(run)  # this claim's own names: another claim's files are never replaced
+    tag = f"-{run.claim_token[:12]}" if run.claim_token else ""
+    prefix = f"projects/{run.project_id}/models/run-{run.pk}{tag}"
     onnx_name = store_file(onnx_path, f"{prefix}/model.onnx")
     checkpoint_name = store_file(Path(result.best_checkpoint), f"{prefix}/checkpoint.pt")
     metrics = {k: v for k, v in report.get("metrics", {}).items() if isinstance(v, int | float)}
 
     def create() -> ModelVersion:
-        with transaction.atomic():
-            latest = ModelVersion.objects.filter(project_id=run.project_id).aggregate(
-                Max("version")
-            )["version__max"]
-            return ModelVersion.objects.create(
-                project_id=run.project_id,
-                run=run,
-                version=(latest or 0) + 1,
-                onnx_file=onnx_name,
-                onnx_sha256=sha256_of(onnx_path),
-                onnx_bytes=onnx_path.stat().st_size,
-                checkpoint_file=checkpoint_name,
-                evaluation=report,
-                metrics=metrics,
-                export={
-                    "metadata": exported["metadata"],
-                    "parity": exported["parity"],
-                    "parameters": exported["parameters"],
-                    "latency": latency,
-                },
-                threshold=float(report.get("recommended_threshold") or 0.3),
-            )
+        latest = ModelVersion.objects.filter(project_id=run.project_id).aggregate(Max("version"))[
+            "version__max"
+        ]
+        return ModelVersion.objects.create(
+            project_id=run.project_id,
+            run=run,
+            version=(latest or 0) + 1,
+            onnx_file=onnx_name,
+            onnx_sha256=sha256_of(onnx_path),
+            onnx_bytes=onnx_path.stat().st_size,
+            checkpoint_file=checkpoint_name,
+            evaluation=report,
+            metrics=metrics,
+            export={
+                "metadata": exported["metadata"],
+                "parity": exported["parity"],
+                "parameters": exported["parameters"],
+                "latency": latency,
+            },
+            threshold=float(report.get("recommended_threshold") or 0.3),
+        )
 
-    return retrying(create)
+    try:
+        return retrying(lambda: _record_model(run, create, finish))
+    except RunSuperseded:
+        for name in (onnx_name, checkpoint_name):
+            default_storage.delete(name)  # this claim's own files, recorded nowhere
+        raise
+
+
+def _record_model(run: TrainingRun, create, finish) -> ModelVersion:
+    """In one transaction: the run's model version (``create()`` unless it has one) and,
+    with ``finish``, the run's final fields; only while the run is still this claim's."""
+    with transaction.atomic():
+        locked = owned(run).select_for_update().first()
+        if locked is None:
+            raise RunSuperseded(f"run {run.pk} was claimed again by another worker")
+        # One model version number at a time per project (two runs may end together).
+        Project.objects.select_for_update().filter(pk=run.project_id).first()
+        model = ModelVersion.objects.filter(run=run).first() or create()
+        if finish is not None:
+            owned(run).update(**finish(model))
+        return model

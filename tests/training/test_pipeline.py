@@ -9,7 +9,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from training import pipeline
-from training.models import DatasetVersion, RunStatus, TrainingRun
+from training.models import DatasetVersion, Reconciler, RunStatus, TrainingRun
 from training.reconcile import runs_reconcile
 
 pytestmark = pytest.mark.django_db
@@ -54,6 +54,7 @@ def test_reconciler_interrupts_silent_runs_and_requeues_forgotten_ones(run, sett
     settings.STUDIO_HEARTBEAT_TIMEOUT_SECONDS = 60
     settings.STUDIO_REQUEUE_AFTER_SECONDS = 600
     old = timezone.now() - timedelta(hours=1)
+    Reconciler.objects.create(ticked_at=timezone.now(), watching_since=old)  # no gap since
     TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, heartbeat_at=old)
     fresh = TrainingRun.objects.create(
         project=run.project,
