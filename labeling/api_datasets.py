@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from labeling import formats
 from labeling.api import ProjectScopedView
 from labeling.api_images import AnyAccept
-from labeling.dataset_export import export_zip_stream
+from labeling.dataset_export import ExportOptions, export_zip_stream
 from labeling.dataset_import import dataset_import_enqueue
 from labeling.models import DatasetImport
 from labeling.permissions import Action
@@ -115,13 +115,26 @@ class DatasetImportReportView(ProjectScopedView):
         return response
 
 
+class ExportQuerySerializer(StrictSerializer):
+    images = serializers.ChoiceField(
+        choices=["labeled", "all"],
+        default="labeled",
+        help_text="labeled: images with boxes or marked 'no objects'; all: every image",
+    )
+    layout = serializers.ChoiceField(
+        choices=["splits", "single"],
+        default="splits",
+        help_text="COCO only: instances_<split>.json per split, or one annotations.json",
+    )
+
+
 class ProjectExportView(ProjectScopedView):
     """The project as a dataset zip (images included), streamed."""
 
     project_actions = {"GET": Action.VIEW}
     content_negotiation_class = AnyAccept
 
-    @extend_schema(responses={(200, "application/zip"): bytes})
+    @extend_schema(parameters=[ExportQuerySerializer], responses={(200, "application/zip"): bytes})
     def get(self, request, project_id: int, dataset_format: str):
         format = dataset_format
         if format not in formats.FORMATS:
@@ -129,7 +142,17 @@ class ProjectExportView(ProjectScopedView):
                 {"detail": f"Unknown format {format!r}; known: {', '.join(formats.FORMATS)}."},
                 status=status.HTTP_404_NOT_FOUND,
             )
-        stream = export_zip_stream(project=self.project, format=format)
+        query = ExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        if query.validated_data["layout"] == "single" and format != "coco":
+            raise serializers.ValidationError(
+                {"layout": ["Only a COCO export has a layout to choose."]}
+            )
+        options = ExportOptions(
+            include_unlabeled=query.validated_data["images"] == "all",
+            single_file=query.validated_data["layout"] == "single",
+        )
+        stream = export_zip_stream(project=self.project, format=format, options=options)
         response = StreamingHttpResponse(stream, content_type="application/zip")
         filename = f"{slugify(self.project.name) or 'project'}-{format}.zip"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'

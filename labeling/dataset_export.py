@@ -3,18 +3,23 @@
 The annotation files are written by the format's converter into a temporary folder; the
 zip is then produced piece by piece: annotation files, then every image read from the
 storage in chunks. Memory stays constant whatever the number and size of the images,
-and the first bytes leave before the last image is read.
+and the first bytes leave before the last image is read. Only labeled images are
+exported unless asked (ExportOptions); entries extract as rw-r--r-- files in rwxr-xr-x
+folders.
 """
 
 from __future__ import annotations
 
+import stat
 import tempfile
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from django.core.files.storage import default_storage
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from labeling import formats
@@ -22,10 +27,19 @@ from labeling.formats import Box, Dataset, ImageRecord
 from labeling.models import Annotation, Category, Image, Project
 
 _CHUNK = 1024 * 1024
+_FILE_MODE = stat.S_IFREG | 0o644
+_FOLDER_MODE = stat.S_IFDIR | 0o755
 
 
-def dataset_from_project(*, project: Project) -> tuple[Dataset, list[dict]]:
-    """The project as a formats Dataset (images without paths) and its image rows."""
+def dataset_from_project(
+    *, project: Project, include_unlabeled: bool = False
+) -> tuple[Dataset, list[dict]]:
+    """The project as a formats Dataset (images without paths) and its image rows.
+
+    Only labeled images (with boxes, or marked as having no objects) unless
+    ``include_unlabeled``: every format but YOLO would write an unlabeled image as one
+    with no objects, a confirmed negative to whoever reads it.
+    """
     names = dict(Category.objects.filter(project=project).values_list("id", "name"))
     classes = list(names.values())
     boxes: dict[int, list[Box]] = defaultdict(list)
@@ -36,10 +50,14 @@ def dataset_from_project(*, project: Project) -> tuple[Dataset, list[dict]]:
         .iterator(chunk_size=10_000)
     ):
         boxes[image_id].append(Box(names[category_id], x, y, w, h))
+    queryset = Image.objects.filter(project=project)
+    if not include_unlabeled:
+        has_boxes = Exists(Annotation.objects.filter(image=OuterRef("pk")))
+        queryset = queryset.filter(Q(no_objects=True) | has_boxes)
     rows = list(
-        Image.objects.filter(project=project)
-        .order_by("id")
-        .values("id", "original_name", "width", "height", "split", "no_objects", "file")
+        queryset.order_by("id").values(
+            "id", "original_name", "width", "height", "split", "no_objects", "file"
+        )
     )
     images = [
         ImageRecord(
@@ -62,31 +80,49 @@ def _export_name(original: str, stored: str) -> str:
     return stem + PurePosixPath(stored).suffix
 
 
-def export_zip_stream(*, project: Project, format: str) -> Iterator[bytes]:
+@dataclass(frozen=True, slots=True)
+class ExportOptions:
+    """``include_unlabeled``: export every image, not only the labeled ones.
+    ``single_file``: COCO as one ``annotations.json`` + ``images/`` (today's CVAT and
+    datumaro layout, one ``annotations/instances_<split>.json`` per split, otherwise)."""
+
+    include_unlabeled: bool = False
+    single_file: bool = False
+
+
+def export_zip_stream(
+    *, project: Project, format: str, options: ExportOptions | None = None
+) -> Iterator[bytes]:
     """The export zip, in pieces; FormatError (before any byte) for an unknown format."""
     if format not in formats.FORMATS:
         known = ", ".join(formats.FORMATS)
         raise formats.FormatError(f"unknown format {format!r}; known formats: {known}")
-    return (piece for piece in _stream(project, format) if piece)
+    options = options or ExportOptions()
+    return (piece for piece in _stream(project, format, options) if piece)
 
 
-def _stream(project: Project, format: str) -> Iterator[bytes]:
-    dataset, rows = dataset_from_project(project=project)
+def _stream(project: Project, format: str, options: ExportOptions) -> Iterator[bytes]:
+    dataset, rows = dataset_from_project(
+        project=project, include_unlabeled=options.include_unlabeled
+    )
+    writer_options = {"single_file": True} if format == "coco" and options.single_file else {}
     with tempfile.TemporaryDirectory(prefix="studio-export-") as folder:
         out = Path(folder) / "export"
-        destinations = formats.write(dataset, out, format)
+        destinations = formats.write(dataset, out, format, **writer_options)
         sink = _Sink()
         stamp = timezone.localtime().timetuple()[:6]
         with zipfile.ZipFile(sink, "w", allowZip64=True) as archive:
+            for name in _folders(out, destinations):
+                archive.writestr(_entry(name + "/", stamp, _FOLDER_MODE), b"")
             for file in sorted(p for p in out.rglob("*") if p.is_file()):
-                info = zipfile.ZipInfo(file.relative_to(out).as_posix(), date_time=stamp)
+                info = _entry(file.relative_to(out).as_posix(), stamp, _FILE_MODE)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 with file.open("rb") as source, archive.open(info, "w") as entry:
                     while chunk := source.read(_CHUNK):
                         entry.write(chunk)
                         yield sink.take()
             for row, destination in zip(rows, destinations, strict=True):
-                info = zipfile.ZipInfo(destination.relative_to(out).as_posix(), date_time=stamp)
+                info = _entry(destination.relative_to(out).as_posix(), stamp, _FILE_MODE)
                 info.compress_type = zipfile.ZIP_STORED  # JPEG, PNG, WebP: compressed already
                 with default_storage.open(row["file"], "rb") as source:
                     with archive.open(info, "w") as entry:
@@ -96,11 +132,35 @@ def _stream(project: Project, format: str) -> Iterator[bytes]:
         yield sink.take()
 
 
-def export_zip_file(*, project: Project, format: str, path: Path) -> int:
+def _entry(name: str, stamp: tuple, mode: int) -> zipfile.ZipInfo:
+    """A zip entry that ``unzip`` extracts with ``mode`` (rw-r--r-- files, rwxr-xr-x
+    folders) whatever the server's umask; without it, entries come out owner-only."""
+    info = zipfile.ZipInfo(name, date_time=stamp)
+    info.create_system = 3  # Unix: the high 16 bits of external_attr are the st_mode
+    info.external_attr = mode << 16
+    if name.endswith("/"):
+        info.external_attr |= 0x10  # MS-DOS directory flag
+    return info
+
+
+def _folders(out: Path, destinations: list[Path]) -> list[str]:
+    """Every folder of the export (those of the images too), parents first."""
+    names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_dir()}
+    for destination in destinations:
+        parent = destination.parent
+        while parent != out:
+            names.add(parent.relative_to(out).as_posix())
+            parent = parent.parent
+    return sorted(names)
+
+
+def export_zip_file(
+    *, project: Project, format: str, path: Path, options: ExportOptions | None = None
+) -> int:
     """Write the export zip to a file; returns its size in bytes."""
     size = 0
     with Path(path).open("wb") as out:
-        for piece in export_zip_stream(project=project, format=format):
+        for piece in export_zip_stream(project=project, format=format, options=options):
             out.write(piece)
             size += len(piece)
     return size

@@ -3,11 +3,12 @@
 One row per box: ``SET,path,label,x1,y1,x2,y2,x3,y3,x4,y4`` where the corners are
 fractions of the image size; usually only two opposite corners are filled
 (``TRAIN,gs://b/a.jpg,cat,0.1,0.2,,,0.5,0.6,,``). ``SET`` is TRAIN, VALIDATION, TEST or
-UNASSIGNED and may be left out. A row ``SET,path`` (trailing empty cells allowed) is an
-image with no objects. Paths (``gs://bucket/...``, relative or absolute) are looked up by
-their trailing components inside the CSV's folder. The image sizes come from the files.
-Labels and paths that a spreadsheet would run as a formula (``=cmd|...``) are written
-with a leading quote (csv_cells.py), which reading takes off again.
+UNASSIGNED and may be left out. A row ``SET,path`` (trailing empty cells allowed; our
+writer writes all 11 columns) is an image with no objects. Paths (``gs://bucket/...``,
+relative or absolute) are looked up by their trailing components inside the CSV's folder.
+The image sizes come from the files. Labels and paths that a spreadsheet would run as a
+formula (``=cmd|...``) are written with a leading quote (csv_cells.py), which reading
+takes off again.
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ def write(dataset: Dataset, out_dir: Path) -> list[Path]:
         for image, name in zip(dataset.images, export_names(dataset.images), strict=True):
             destinations.append(place_image(image, out / "images" / name))
             row_start = [_SET_OF_SPLIT[image.split], neutralise(f"images/{name}")]
-            if not image.boxes:
-                writer.writerow(row_start)
+            if not image.boxes:  # no objects: the row keeps the format's 11 columns
+                writer.writerow([*row_start, *[""] * 9])
             for box in image.boxes:
                 x0, y0 = box.x / image.width, box.y / image.height
                 x1, y1 = (box.x + box.w) / image.width, (box.y + box.h) / image.height

@@ -17,7 +17,8 @@ def test_round_trip_within_half_a_pixel(sample_dataset, round_trip, tmp_path):
     rows = (tmp_path / "export-automl-csv" / "annotations.csv").read_text().splitlines()
     assert rows[0] == "TRAIN,images/a.jpg,cat,0,0,,,1,1,,"
     assert "UNASSIGNED,images/d.jpg,cat,0.025,0.06666667,,,0.1,0.2,," in rows
-    assert "TEST,images/c.jpg" in rows
+    assert "TEST,images/c.jpg,,,,,,,,," in rows  # no objects: still the 11 columns
+    assert {len(row.split(",")) for row in rows} == {11}
 
 
 def test_google_rows_sets_vertices_and_bad_rows(tmp_path: Path, make_image):
