@@ -196,6 +196,9 @@ def test_save_thresholds_production_and_download(page, reviewed_model, project_t
     reviewed_model.refresh_from_db()
     assert reviewed_model.threshold == 0.35
     assert reviewed_model.class_thresholds == {"red": 0.6}
+    assert page.locator("#make-production").count() == 0  # serving is the owner's decision
+    page.context.clear_cookies()  # log out the annotator
+    open_model_page(page, reviewed_model, project_team["users"]["owner"])
     page.click("#make-production")
     page.wait_for_selector("[data-field=production]:not([hidden])")
     reviewed_model.refresh_from_db()
