@@ -213,6 +213,14 @@ def test_gunicorn_answers_413_to_a_300_mb_body_without_waiting_for_it(transactio
             assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
             assert b'"detail": "The request body is larger than' in answer
             assert seconds < 5
+        # A chunked body (no Content-Length) through gunicorn: 411, not taken as empty.
+        body = b'{"username": "a", "password": "b"}'
+        head = (
+            "POST /api/v1/auth/token HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        answer, _ = _exchange(port, head, b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+        assert answer.startswith(b"HTTP/1.1 411 "), answer[:200]
         # Gunicorn's own limit on the request line.
         answer, _ = _exchange(port, f"GET /{'a' * 5000} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 414 "), answer[:200]
