@@ -94,9 +94,12 @@ def claim(run_id: int) -> TrainingRun | None:
             return None
         if run.status == RunStatus.RUNNING and not process_gone(run.worker_key):
             return None  # another worker has it (a duplicate message)
+        # A new token in every case: an earlier claim's worker, if it still runs, can no
+        # longer write the run (nor overwrite the cancelled or failed end below).
+        run.claim_token = uuid.uuid4().hex
         if run.cancel_requested:
             run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
-            run.save(update_fields=["status", "finished_at"])
+            run.save(update_fields=["status", "finished_at", "claim_token"])
             return None
         run.attempts += 1
         now = timezone.now()
@@ -106,13 +109,12 @@ def claim(run_id: int) -> TrainingRun | None:
                 f"Gave up after {settings.STUDIO_RUN_MAX_ATTEMPTS} attempts: the worker "
                 "running it was lost each time (killed, out of memory or restarted)."
             )
-            run.save(update_fields=["status", "finished_at", "error", "attempts"])
+            run.save(update_fields=["status", "finished_at", "error", "attempts", "claim_token"])
             return None
         run.status, run.heartbeat_at, run.phase = RunStatus.RUNNING, now, "preparing"
         run.started_at = run.started_at or now
         run.worker = f"{socket.gethostname()} (pid {os.getpid()})"
         run.worker_key = process_key()
-        run.claim_token = uuid.uuid4().hex
         run.error = ""
         run.save()
     return run

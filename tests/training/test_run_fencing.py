@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from training import pipeline
@@ -41,6 +42,15 @@ def dead_process_key() -> str:
     child.kill()
     child.wait()
     return key
+
+
+def until(predicate, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def make_model(run: TrainingRun):
@@ -76,6 +86,20 @@ def test_a_claim_stores_a_new_token_and_refuses_the_older_claims_writes(run):
     assert (run.epoch, run.finished_at, run.claim_token) == (2, None, second.claim_token)
 
 
+@pytest.mark.parametrize("end", ["cancelled", "failed"])
+def test_a_claim_that_ends_the_run_also_fences_the_earlier_claim(run, settings, end):
+    settings.STUDIO_RUN_MAX_ATTEMPTS = 1
+    first = pipeline.claim(run.pk)
+    taken_for_lost(run)
+    if end == "cancelled":
+        TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+    assert pipeline.claim(run.pk) is None  # cancelled, or given up after its one attempt
+    with pytest.raises(pipeline.RunSuperseded):
+        pipeline.update_run(first, status=RunStatus.SUCCEEDED)
+    run.refresh_from_db()
+    assert run.status == end
+
+
 def test_a_superseded_worker_records_no_model_version_and_no_final_state(run):
     first = pipeline.claim(run.pk)
     taken_for_lost(run)
@@ -100,16 +124,14 @@ def test_the_heartbeat_of_a_superseded_claim_stops_and_says_so(run):
     heartbeat.start()
     try:
         taken_for_lost(run)
-        time.sleep(0.3)
-        run.refresh_from_db()
-        assert run.status == RunStatus.RUNNING  # alive after all: no longer taken for lost
-        assert not heartbeat.superseded
-        taken_for_lost(run)
-        second = pipeline.claim(run.pk)
-        deadline = time.monotonic() + 5
-        while not heartbeat.superseded and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert heartbeat.superseded
+        assert until(lambda: TrainingRun.objects.get(pk=run.pk).status == RunStatus.RUNNING)
+        assert not heartbeat.superseded  # alive after all: no longer taken for lost
+        with transaction.atomic():  # taken for lost and claimed again before it beats
+            taken_for_lost(run)
+            second = pipeline.claim(run.pk)
+        assert until(lambda: heartbeat.superseded)
+        heartbeat.join(timeout=5)
+        assert not heartbeat.is_alive()  # it stopped beating
         beat = TrainingRun.objects.get(pk=run.pk).heartbeat_at
         time.sleep(0.3)
         assert TrainingRun.objects.get(pk=run.pk).heartbeat_at == beat  # it wrote no more
