@@ -49,6 +49,20 @@ class RunSuperseded(Exception):
     """Another claim took the run: this worker's writes are refused, and it stops."""
 
 
+class RunCancelled(Exception):  # noqa: N818 - not an error: someone asked to stop
+    """The run's cancel flag was found set: stop wherever the run is, make no model."""
+
+
+def stop_if_cancelled(run_id: int) -> None:
+    """Raise RunCancelled if the run's cancel flag is set (read from the row itself).
+
+    Called between the phases of a run (preparing, evaluating, exporting); within
+    training and evaluation the engine asks the heartbeat's copy before every batch.
+    """
+    if retrying(lambda: TrainingRun.objects.filter(pk=run_id, cancel_requested=True).exists()):
+        raise RunCancelled
+
+
 def retrying(write, *, attempts: int = 20, delay: float = 1.0):
     """Run a database write, retrying while the database is briefly unavailable."""
     for attempt in range(attempts):
@@ -198,13 +212,15 @@ def fetch_file(name: str, local: Path) -> Path:
     return local
 
 
-def images_folder(coco: dict[str, Any], workdir: Path) -> Path:
+def images_folder(coco: dict[str, Any], workdir: Path, heartbeat: Heartbeat | None = None) -> Path:
     """A local folder holding every image of ``coco`` under its ``file_name``."""
     try:
         return Path(default_storage.path(""))  # local media: use it in place
     except NotImplementedError:  # remote (S3) media: download once per worker
         cache = Path(settings.DATA_DIR) / "work" / "media-cache"
         for image in coco["images"]:
+            if heartbeat is not None and heartbeat.cancel_requested:
+                raise RunCancelled from None
             target = cache / image["file_name"]
             if not target.exists():
                 fetch_file(image["file_name"], target)
@@ -253,6 +269,16 @@ def execute(run_id: int) -> str:
     try:
         try:
             status = _execute(run, heartbeat, tail)
+        except RunCancelled:
+            logger.info("run %s cancelled in phase %s", run_id, _phase(run_id))
+            update_run(
+                run,
+                status=RunStatus.CANCELLED,
+                finished_at=timezone.now(),
+                phase="",
+                log_tail=tail.text(),
+            )
+            status = RunStatus.CANCELLED
         except (RunSuperseded, OperationalError):
             raise
         except Exception as exc:  # noqa: BLE001 - every failure ends the run with words
@@ -284,6 +310,7 @@ def _execute(run: TrainingRun, heartbeat: Heartbeat, tail: LogTail) -> str:
     workdir = run_workdir(run)
     workdir.mkdir(parents=True, exist_ok=True)
     coco = dataset_version_coco(run.dataset_version)
+    stop_if_cancelled(run.pk)
     problems = dataset_problems(
         coco,
         min_boxes_per_class=settings.STUDIO_MIN_BOXES_PER_CLASS,
@@ -291,7 +318,8 @@ def _execute(run: TrainingRun, heartbeat: Heartbeat, tail: LogTail) -> str:
     )
     if problems:
         raise RunFailed("The data check failed: " + " ".join(problems))
-    images_dir = images_folder(coco, workdir)
+    stop_if_cancelled(run.pk)
+    images_dir = images_folder(coco, workdir, heartbeat)
     config = TrainConfig.from_dict(run.config)
     resume = _resume_checkpoint(run, workdir)
     update_run(
@@ -315,14 +343,7 @@ def _execute(run: TrainingRun, heartbeat: Heartbeat, tail: LogTail) -> str:
     if heartbeat.superseded:
         raise RunSuperseded(f"run {run.pk} was claimed again by another worker")
     if result.status == "cancelled":
-        update_run(
-            run,
-            status=RunStatus.CANCELLED,
-            finished_at=timezone.now(),
-            phase="",
-            log_tail=tail.text(),
-        )
-        return RunStatus.CANCELLED
+        raise RunCancelled
     if result.best_checkpoint is None:
         raise RunFailed("Training ended before one epoch was complete: raise the time budget.")
 
@@ -349,6 +370,7 @@ def _execute(run: TrainingRun, heartbeat: Heartbeat, tail: LogTail) -> str:
         images_dir,
         workdir,
         result,
+        should_stop=lambda: heartbeat.cancel_requested or heartbeat.superseded,
         finish=succeeded,
     )
     return RunStatus.SUCCEEDED
@@ -437,16 +459,25 @@ class _Progress:
         self.checkpoint_file = name
 
 
+def _phase(run_id: int) -> str:
+    return TrainingRun.objects.filter(pk=run_id).values_list("phase", flat=True).first() or ""
+
+
 def _evaluate_and_export(
-    run, coco, images_dir: Path, workdir: Path, result, *, finish=None
+    run, coco, images_dir: Path, workdir: Path, result, *, should_stop=None, finish=None
 ) -> ModelVersion:
     """Evaluate the best checkpoint, export it and record the model version.
 
-    ``finish(model)`` gives the run's final fields, written in the transaction that
-    creates the model version: a run has a model version exactly when it succeeded.
-    Nothing is recorded once another worker claimed the run (RunSuperseded).
+    A cancel is honoured in every phase: between the phases (the row's flag), within
+    the evaluation (``should_stop`` before every batch) and at the very end, where the
+    model version is created in the same transaction that finds the flag unset (and
+    ``run_cancel`` refuses a run that has its model version), so a cancelled run never
+    has one. ``finish(model)`` gives the run's final fields, written in that same
+    transaction: a run has a model version exactly when it succeeded. Nothing is
+    recorded once another worker claimed the run (RunSuperseded).
     """
     from training.ml.data import read_image
+    from training.ml.errors import Cancelled
     from training.ml.evaluate import evaluate_checkpoint
     from training.ml.export import export_onnx, measure_latency, sample_images
 
@@ -456,15 +487,29 @@ def _evaluate_and_export(
     test = split_coco(coco, "test")
     if not test["images"]:
         test = split_coco(coco, "val")
+    stop_if_cancelled(run.pk)
     update_run(run, phase="evaluating", heartbeat_at=timezone.now())
-    report = evaluate_checkpoint(result.best_checkpoint, test, images_dir)
+    try:
+        report = evaluate_checkpoint(
+            result.best_checkpoint, test, images_dir, should_stop=should_stop
+        )
+    except Cancelled:
+        raise RunCancelled from None
+    stop_if_cancelled(run.pk)
     update_run(run, phase="exporting", heartbeat_at=timezone.now())
     samples = [read_image(images_dir / image["file_name"]) for image in test["images"][:4]]
     onnx_path = workdir / "model.onnx"
-    exported = export_onnx(result.best_checkpoint, onnx_path, images=samples or None)
+    try:
+        exported = export_onnx(
+            result.best_checkpoint, onnx_path, images=samples or None, should_stop=should_stop
+        )
+    except Cancelled:
+        raise RunCancelled from None
+    stop_if_cancelled(run.pk)
     update_run(run, heartbeat_at=timezone.now())
     latency_image = (samples or sample_images(1))[0].permute(1, 2, 0).numpy()
     latency = measure_latency(onnx_path, latency_image)
+    stop_if_cancelled(run.pk)
     check_claim(run)  # this claim's own names: another claim's files are never replaced
     tag = f"-{run.claim_token[:12]}" if run.claim_token else ""
     prefix = f"projects/{run.project_id}/models/run-{run.pk}{tag}"
@@ -497,7 +542,7 @@ def _evaluate_and_export(
 
     try:
         return retrying(lambda: _record_model(run, create, finish))
-    except RunSuperseded:
+    except (RunCancelled, RunSuperseded):
         for name in (onnx_name, checkpoint_name):
             default_storage.delete(name)  # this claim's own files, recorded nowhere
         raise
@@ -510,6 +555,8 @@ def _record_model(run: TrainingRun, create, finish) -> ModelVersion:
         locked = owned(run).select_for_update().first()
         if locked is None:
             raise RunSuperseded(f"run {run.pk} was claimed again by another worker")
+        if locked.cancel_requested:
+            raise RunCancelled
         # One model version number at a time per project (two runs may end together).
         Project.objects.select_for_update().filter(pk=run.project_id).first()
         model = ModelVersion.objects.filter(run=run).first() or create()

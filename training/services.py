@@ -15,7 +15,7 @@ from training.checks import dataset_problems
 from training.datasets import dataset_version_coco, dataset_version_freeze
 from training.ml.config import TrainConfig
 from training.ml.errors import ConfigError
-from training.models import RunStatus, TrainingRun
+from training.models import ModelVersion, RunStatus, TrainingRun
 
 
 def run_config(
@@ -93,12 +93,19 @@ def run_enqueue(*, run_id: int) -> None:
 
 
 def run_cancel(*, run: TrainingRun) -> TrainingRun:
-    """Ask the run to stop. A queued run is cancelled at once; a running one at its next
-    batch (the worker checks the flag) and within a few seconds."""
+    """Ask the run to stop. A queued run is cancelled at once; a running one within a few
+    seconds, in whatever phase it is (the worker checks the flag every batch and between
+    phases). A run whose model version was just made is past cancelling: the worker
+    creates it under this same row lock only while the flag is unset."""
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run.pk)
         if run.is_finished:
             raise ValidationError({"status": f"The run has already {run.status}."})
+        model = ModelVersion.objects.filter(run=run).values_list("version", flat=True).first()
+        if model is not None:
+            raise ValidationError(
+                {"status": f"The run has already produced model version {model}: it is ending."}
+            )
         run.cancel_requested = True
         fields = ["cancel_requested"]
         if run.status in (RunStatus.QUEUED, RunStatus.INTERRUPTED):

@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from training.ml.errors import DatasetError
+from training.ml.errors import Cancelled, DatasetError
 
 logger = logging.getLogger(__name__)
 
@@ -169,13 +169,16 @@ class CocoDetection(Dataset):
             self._cache_bytes += size
         return image
 
-    def preload(self) -> int:
+    def preload(self, should_stop: Callable[[], bool] | None = None) -> int:
         """Decode every image into the cache (as far as it allows); returns how many.
 
         Done before data-loader workers fork, they all share the decoded images.
+        ``should_stop`` is asked before every image; raises Cancelled when it says so.
         """
         if self._cache_enabled:
             for index in range(len(self)):
+                if should_stop is not None and should_stop():
+                    raise Cancelled(f"stopped while decoding image {index + 1} of {len(self)}")
                 self.load_image(index)
         return len(self._cache)
 

@@ -3,7 +3,9 @@
 ``train()`` takes a :class:`TrainConfig`, a COCO file and an image folder, and writes
 ``last.pt`` (resume state, every epoch) and ``best.pt`` (best validation mAP) into
 ``out_dir``. It stops at ``epochs``, at early stopping, at the wall-clock time budget
-or when ``should_stop()`` returns true (checked before every batch). Progress goes to
+or when ``should_stop()`` returns true: checked before every image decoded into memory,
+every training batch, every validation batch and at the end of each epoch (a cancel
+during the last epoch is not followed by its validation). Progress goes to
 ``on_progress(event)`` as plain dicts.
 """
 
@@ -26,7 +28,13 @@ from training.ml import checkpoint as ckpt
 from training.ml.config import TrainConfig
 from training.ml.data import CocoDetection, collate, load_coco, split_coco
 from training.ml.ema import ModelEma
-from training.ml.errors import CheckpointError, ConfigError, DatasetError, TrainingDiverged
+from training.ml.errors import (
+    Cancelled,
+    CheckpointError,
+    ConfigError,
+    DatasetError,
+    TrainingDiverged,
+)
 from training.ml.evaluate import coco_metrics
 from training.ml.models import build_model, preset_architecture
 from training.ml.predict import InferenceModel, predict_dataset
@@ -272,8 +280,15 @@ def train(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out / "last.pt", out / "best.pt"
-    train_ds, val_ds = _datasets(config, coco, images_dir, val_coco, val_images_dir)
-    logger.info("decoded %d training images into memory", train_ds.preload())
+    preparing = time.monotonic()
+    try:
+        train_ds, val_ds = _datasets(config, coco, images_dir, val_coco, val_images_dir)
+        logger.info("decoded %d training images into memory", train_ds.preload(should_stop))
+    except Cancelled as stop:
+        logger.info("cancelled while preparing the data: %s", stop)
+        if on_progress is not None:
+            on_progress({"event": "done", "status": "cancelled", "epoch": 0, "best_epoch": None})
+        return TrainResult("cancelled", 0, None, {}, None, None, time.monotonic() - preparing, [])
     resumed = ckpt.load(resume) if resume is not None else None
     # A resumed run keeps the network it was started with, even if the preset changed.
     architecture = (
@@ -300,15 +315,21 @@ def train(
             break
         epoch_start = time.monotonic()
         status = _train_epoch(run, train_ds, size, budget, elapsed, emit, should_stop, epoch_times)
+        if status == "completed" and should_stop is not None and should_stop():
+            status = "cancelled"  # asked during the epoch's last batch: no validation
         if status in ("cancelled", "time_budget") and (status == "cancelled" or run.best_epoch):
             break
-        run.epoch += 1
         # Validated at the size it trained at: a progressive run's cheap first epochs are
         # not slowed by full-size validation. When the size grows, the best so far is
         # forgotten, so best.pt ends as the best epoch at the full input size.
         if size not in inferences:
             inferences[size] = InferenceModel(run.evaluated_model, size)
-        metrics = _validate(inferences[size], val_ds)
+        try:
+            metrics = _validate(inferences[size], val_ds, should_stop)
+        except Cancelled:
+            status = "cancelled"
+            break
+        run.epoch += 1
         if run.history and run.history[-1].get("image_size", size) != size:
             run.best_metric, run.stale_epochs = -1.0, 0
         seconds = time.monotonic() - epoch_start
@@ -457,10 +478,14 @@ def _train_epoch(
 
 
 @torch.no_grad()
-def _validate(inference: InferenceModel, val_ds: CocoDetection | None) -> dict[str, float]:
+def _validate(
+    inference: InferenceModel,
+    val_ds: CocoDetection | None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, float]:
     if val_ds is None:
         return {}
-    predictions = predict_dataset(inference, val_ds)
+    predictions = predict_dataset(inference, val_ds, should_stop=should_stop)
     metrics = coco_metrics(val_ds.coco, predictions)
     return {k: metrics[k] for k in ("map", "map50", "map75")}
 

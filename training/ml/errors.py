@@ -34,3 +34,11 @@ class CheckpointError(EngineError):
 
 class ExportCheckFailed(EngineError):
     """The exported ONNX model does not reproduce the PyTorch detections."""
+
+
+class Cancelled(Exception):  # noqa: N818 - not an error: the caller asked to stop
+    """``should_stop()`` returned true in the middle of a step (decoding, validation).
+
+    Not an EngineError: a cancel is no failure. ``train()`` turns it into a result
+    with status ``cancelled``; ``evaluate_checkpoint`` lets it through.
+    """

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -495,8 +496,11 @@ def evaluate_checkpoint(
     images_dir: str | Path,
     *,
     batch_size: int = 4,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
-    """Load a checkpoint, run it over a COCO data set and return the full report."""
+    """Load a checkpoint, run it over a COCO data set and return the full report.
+
+    ``should_stop`` is asked before every batch; raises Cancelled when it says so."""
     state = ckpt.load(checkpoint)
     model, config = ckpt.model_from_checkpoint(state)
     dataset = CocoDetection(coco, images_dir, cache=False)
@@ -506,7 +510,10 @@ def evaluate_checkpoint(
             f"{state['class_names']}"
         )
     predictions = predict_dataset(
-        InferenceModel(model, config.input_size), dataset, batch_size=batch_size
+        InferenceModel(model, config.input_size),
+        dataset,
+        batch_size=batch_size,
+        should_stop=should_stop,
     )
     report = evaluate_predictions(dataset.coco, predictions)
     report["model"] = {

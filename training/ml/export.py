@@ -14,6 +14,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import onnx
 import torch
 
 from training.ml import checkpoint as ckpt
-from training.ml.errors import ConfigError, ExportCheckFailed
+from training.ml.errors import Cancelled, ConfigError, ExportCheckFailed
 from training.ml.predict import InferenceModel
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def export_onnx(
     graph_score_threshold: float = 0.05,
     nms_iou: float = 0.6,
     max_detections: int = 100,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Export, check with ``onnx.checker``, verify parity with onnxruntime, then publish.
 
@@ -69,6 +71,8 @@ def export_onnx(
     client should apply (recorded in the metadata); the graph itself keeps every
     detection above ``graph_score_threshold``. The file at ``out_path`` only appears
     when every check passed. Returns the metadata and the parity figures.
+    ``should_stop`` is asked after the trace, after the check and before every parity
+    batch; raises Cancelled (and publishes nothing) when it says so.
     """
     if opset < 17:
         raise ConfigError(f"ONNX opset must be 17 or newer (got {opset})")
@@ -114,6 +118,7 @@ def export_onnx(
     tmp = Path(tmp_name)
     try:
         _trace_to_onnx(wrapper, tmp, opset)
+        _stop_if(should_stop, "after the ONNX trace")
         proto = onnx.load(str(tmp))
         for key, value in metadata.items():
             entry = proto.metadata_props.add()
@@ -122,7 +127,9 @@ def export_onnx(
         proto.producer_name = "detection-studio"
         onnx.checker.check_model(proto, full_check=True)
         onnx.save(proto, str(tmp))
-        parity = check_parity(wrapper, tmp, images if images is not None else sample_images())
+        _stop_if(should_stop, "after the ONNX check")
+        samples = images if images is not None else sample_images()
+        parity = check_parity(wrapper, tmp, samples, should_stop=should_stop)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -286,8 +293,17 @@ def _unmatched(
     return missing, worst_box, worst_score, excused
 
 
+def _stop_if(should_stop: Callable[[], bool] | None, where: str) -> None:
+    if should_stop is not None and should_stop():
+        raise Cancelled(f"export stopped {where}")
+
+
 def check_parity(
-    wrapper: InferenceModel, onnx_path: str | Path, images: list[torch.Tensor]
+    wrapper: InferenceModel,
+    onnx_path: str | Path,
+    images: list[torch.Tensor],
+    *,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Run PyTorch and onnxruntime on ``images``; raise ExportCheckFailed on a mismatch.
 
@@ -310,6 +326,7 @@ def check_parity(
     min_score = wrapper.score_threshold + 2e-3
     compared, worst_box, worst_score, excused = 0, 0.0, 0.0, 0
     for batch in batches:
+        _stop_if(should_stop, "during the parity check")
         with torch.no_grad():
             expected = [t.numpy() for t in wrapper(batch)]
         actual = session.run(list(OUTPUTS), {"images": batch.numpy()})

@@ -7,7 +7,7 @@ ONNX export all run this same module, so the exported graph is what was measured
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -18,6 +18,7 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import batched_nms
 
 from training.ml.data import CocoDetection
+from training.ml.errors import Cancelled
 
 Detections = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -156,18 +157,26 @@ def _same_size_batches(
 
 @torch.no_grad()
 def predict_dataset(
-    model: InferenceModel, dataset: CocoDetection, *, batch_size: int = 4
+    model: InferenceModel,
+    dataset: CocoDetection,
+    *,
+    batch_size: int = 4,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``model`` over every image of ``dataset``.
 
     Returns one dict per image with ``image_id`` and plain lists ``boxes`` (XYXY
     pixels), ``scores`` and ``category_ids`` (COCO ids), ready for evaluation.
+    ``should_stop`` is asked before every batch; raises Cancelled when it says so.
     """
     was_training = model.training
     model.eval()
     device = model.anchors.device
     results = []
     for indices, images in _same_size_batches(dataset, batch_size):
+        if should_stop is not None and should_stop():
+            model.train(was_training)
+            raise Cancelled(f"stopped after predicting {len(results)} of {len(dataset)} images")
         per_image = split_by_image(model(images.to(device)), len(indices))
         for index, det in zip(indices, per_image, strict=True):
             results.append(
