@@ -10,7 +10,6 @@ from django.shortcuts import get_object_or_404
 from django.utils.text import slugify
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from labeling import formats
@@ -21,7 +20,7 @@ from labeling.dataset_import import dataset_import_enqueue
 from labeling.models import DatasetImport
 from labeling.permissions import Action
 from studio.api_input import StrictSerializer
-from studio.parsers import JSONParser
+from studio.parsers import FormParser, JSONParser, MultiPartParser
 from studio.request_limits import body_limit
 
 

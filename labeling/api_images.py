@@ -12,7 +12,6 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from labeling import health, ingest, selectors, services, splits
@@ -21,7 +20,7 @@ from labeling.models import Image, ImageStatus, Split
 from labeling.permissions import Action
 from studio.api_input import StrictSerializer, refuse_unknown_fields
 from studio.pagination import LimitOffsetPagination
-from studio.parsers import JSONParser
+from studio.parsers import FormParser, JSONParser, MultiPartParser
 from studio.request_limits import body_limit
 
 logger = logging.getLogger(__name__)

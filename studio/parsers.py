@@ -1,9 +1,11 @@
-"""The API's JSON parser: bounded depth, 64-bit integers and finite numbers only.
+"""The API's parsers: bounded depth, 64-bit integers and finite numbers only.
 
 Python's json module recurses once per nesting level (a body nested ~1,000 levels deep
 raises RecursionError), turns ``1e400`` into infinity and accepts integers of any size,
-which the database then cannot take. This parser refuses all three with a 400 that names
-where in the body the value is (``boxes[0].bbox[2]``), before any view sees the data.
+which the database then cannot take (SQLite raises OverflowError). The JSON parser
+refuses all three with a 400 that names where in the body the value is
+(``boxes[0].bbox[2]``), the form parsers a field holding a whole number beyond 64 bits,
+before any view sees the data.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import re
 from typing import Any
 
 from rest_framework import parsers
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.utils.json import strict_constant
 
 MAX_DEPTH = 64  # far more than any body of the API needs (a box save is 4 deep)
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # what a PostgreSQL bigint (and SQLite) can hold
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 
 
 def in_int64(value: int) -> bool:
@@ -60,7 +64,11 @@ class _OutOfRange:
     __slots__ = ("text",)
 
     def __init__(self, text: str) -> None:
-        self.text = text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+        self.text = short_text(text)
+
+
+def short_text(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def _parse_int(text: str) -> int | _OutOfRange:
@@ -112,3 +120,37 @@ def _path_text(path: tuple | None) -> str:
     for key in reversed(keys):
         text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else str(key))
     return text or "the body"
+
+
+class FormParser(parsers.FormParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        return _checked_form(super().parse(stream, media_type, parser_context))
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        result = super().parse(stream, media_type, parser_context)
+        _checked_form(result.data)
+        return result
+
+
+def _checked_form(data):
+    problem = out_of_range_field(data)
+    if problem:
+        name, reason = problem
+        raise ValidationError({name: [reason]})
+    return data
+
+
+def out_of_range_field(data) -> tuple[str, str] | None:
+    """The first field of a form or a query string (a QueryDict) that holds a whole number
+    beyond 64 bits, and why it is refused."""
+    for name, values in data.lists():
+        for value in values:
+            text = value.strip() if isinstance(value, str) else ""
+            if _WHOLE_NUMBER.fullmatch(text) and not fits_int64(text):
+                return name, (
+                    f"{short_text(text)} is out of range (whole numbers are between "
+                    f"{INT_MIN} and {INT_MAX})."
+                )
+    return None

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -24,11 +23,10 @@ from django.conf import settings
 from django.core.exceptions import BadRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
-from studio.parsers import INT_MAX, fits_int64, in_int64
+from studio.parsers import INT_MAX, in_int64, out_of_range_field, short_text
 
 JSON_PATHS = ("/api/", "/v1/vision/")  # the API and the DeepStack endpoint answer JSON
 _DEEPSTACK_PATH = "/v1/vision/"
-_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 _ATTRIBUTE = "body_limit"
 # Room for the multipart headers and the small form fields beside the files of an upload.
 FORM_OVERHEAD = 1024 * 1024
@@ -100,7 +98,7 @@ def _url_id_refusal(request: HttpRequest, view_kwargs: dict) -> HttpResponse | N
     for name, value in view_kwargs.items():
         if isinstance(value, int) and not in_int64(value):
             message = (
-                f"Not found: {name} {_short(str(value))} is out of range "
+                f"Not found: {name} {short_text(str(value))} is out of range "
                 f"(ids are at most {INT_MAX})."
             )
             if not request.path.startswith(JSON_PATHS):
@@ -110,22 +108,13 @@ def _url_id_refusal(request: HttpRequest, view_kwargs: dict) -> HttpResponse | N
 
 
 def _query_refusal(request: HttpRequest) -> HttpResponse | None:
-    for name, values in request.GET.lists():
-        for value in values:
-            text = value.strip()
-            if _WHOLE_NUMBER.fullmatch(text) and not fits_int64(text):
-                message = (
-                    f"{name}: {_short(text)} is out of range (whole numbers here are "
-                    f"between {-INT_MAX - 1} and {INT_MAX})."
-                )
-                if not request.path.startswith(JSON_PATHS):
-                    raise BadRequest(message)
-                return _error(request, 400, message, errors={name: [message]})
-    return None
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+    problem = out_of_range_field(request.GET)
+    if problem is None:
+        return None
+    name, reason = problem
+    if not request.path.startswith(JSON_PATHS):
+        raise BadRequest(f"{name}: {reason}")
+    return _error(request, 400, f"{name}: {reason}", errors={name: [reason]})
 
 
 def _error(request: HttpRequest, status: int, message: str, **extra) -> JsonResponse:

@@ -248,8 +248,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "studio.pagination.LimitOffsetPagination",
     "DEFAULT_PARSER_CLASSES": [
         "studio.parsers.JSONParser",  # bounded depth, 64-bit integers, finite numbers
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "studio.parsers.FormParser",  # these two: whole numbers up to 64 bits
+        "studio.parsers.MultiPartParser",
     ],
     "PAGE_SIZE": 100,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -15,13 +15,13 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling import ingest
 from labeling.permissions import Action
 from studio.api_input import StrictSerializer
+from studio.parsers import FormParser, MultiPartParser
 from studio.request_limits import FORM_OVERHEAD, body_limit
 from training import inference, selectors
 from training.api_models import ModelScopedView

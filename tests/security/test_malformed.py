@@ -5,6 +5,7 @@ malformed limit/offset."""
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
@@ -130,7 +131,8 @@ def test_filter_beyond_64_bits_is_400_naming_it(owner_client, project_team, imag
     with CaptureQueriesContext(connection) as queries:
         response = owner_client.get(url, {"category": str(BIG)})
     assert _detail(response, 400).startswith("category: ")
-    assert response.json()["errors"] == {"category": [response.json()["detail"]]}
+    reason = response.json()["detail"].removeprefix("category: ")
+    assert response.json()["errors"] == {"category": [reason]}
     assert "labeling_image" not in _tables(queries)
     # A long run of digits is refused without being converted (int() stops at 4,300 digits).
     response = owner_client.get(url, {"category": "9" * 10_000})
@@ -138,6 +140,22 @@ def test_filter_beyond_64_bits_is_400_naming_it(owner_client, project_team, imag
     # Still accepted: the largest 64-bit value (matches nothing).
     response = owner_client.get(url, {"category": str(2**63 - 1)})
     assert response.status_code == 200 and response.json()["count"] == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("encoding", ["form", "multipart"])
+def test_form_field_beyond_64_bits_is_400_naming_it(owner_client, project_team, image, encoding):
+    url = f"/api/v1/projects/{project_team['project'].pk}/images/split"
+    data = {"image_ids": [str(image.pk), str(BIG)], "split": "test"}
+    if encoding == "form":
+        body = urlencode(data, doseq=True)
+        response = owner_client.post(url, body, content_type="application/x-www-form-urlencoded")
+    else:
+        response = owner_client.post(url, data, format="multipart")
+    assert _detail(response, 400).startswith("image_ids: 1180591620717411303424 is out of range")
+    before = image.split
+    image.refresh_from_db()
+    assert image.split == before
 
 
 # --- limit and offset ----------------------------------------------------------------------
