@@ -4,6 +4,10 @@ Django answers a missing page in DEBUG with its technical page (the URL patterns
 the settings module); a person using the studio should see templates/404.html, as
 without DEBUG. The details go to the log instead. A DRF view's 404 stays its JSON answer
 (DRF handles it inside the view); with DEBUG off this middleware does nothing.
+
+``not_found`` is the URLconf's handler404: under the API's addresses (an unknown one,
+or an id no URL pattern takes, e.g. thousands of digits) it answers JSON
+``{"detail": ...}``, elsewhere the page.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django.views.defaults import page_not_found
+
+from studio.request_limits import JSON_PATHS, json_error
 
 logger = logging.getLogger("studio.not_found")
 
@@ -41,4 +47,10 @@ class NotFoundPageMiddleware:
         if isinstance(detail, dict):  # Resolver404: {"path": ..., "tried": [...]}
             detail = f"no URL pattern matches ({len(detail.get('tried') or [])} tried)"
         logger.warning("Not Found: %s %s (DEBUG): %s", request.method, request.path, detail)
-        return page_not_found(request, exception)
+        return not_found(request, exception)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(JSON_PATHS):
+        return json_error(request, 404, f"Not found: nothing answers at {request.path[:200]}.")
+    return page_not_found(request, exception)

@@ -78,14 +78,14 @@ def _body_refusal(request: HttpRequest, view_func) -> HttpResponse | None:
     raw_length = request.META.get("CONTENT_LENGTH") or ""
     if not raw_length:
         if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-            return _error(request, 411, "Send the request body with a Content-Length header.")
+            return json_error(request, 411, "Send the request body with a Content-Length header.")
         return None
     if not (raw_length.isascii() and raw_length.isdecimal()):
-        return _error(request, 400, f"Content-Length {raw_length[:40]!r} is not a number.")
+        return json_error(request, 400, f"Content-Length {raw_length[:40]!r} is not a number.")
     limit = view_body_limit(view_func)
     length = int(raw_length) if len(raw_length) < 30 else INT_MAX
     if limit is not None and length > limit:
-        return _error(
+        return json_error(
             request,
             413,
             f"The request body is larger than {limit} bytes, this endpoint's limit "
@@ -103,7 +103,7 @@ def _url_id_refusal(request: HttpRequest, view_kwargs: dict) -> HttpResponse | N
             )
             if not request.path.startswith(JSON_PATHS):
                 raise Http404(message)
-            return _error(request, 404, message)
+            return json_error(request, 404, message)
     return None
 
 
@@ -114,10 +114,10 @@ def _query_refusal(request: HttpRequest) -> HttpResponse | None:
     name, reason = problem
     if not request.path.startswith(JSON_PATHS):
         raise BadRequest(f"{name}: {reason}")
-    return _error(request, 400, f"{name}: {reason}", errors={name: [reason]})
+    return json_error(request, 400, f"{name}: {reason}", errors={name: [reason]})
 
 
-def _error(request: HttpRequest, status: int, message: str, **extra) -> JsonResponse:
+def json_error(request: HttpRequest, status: int, message: str, **extra) -> JsonResponse:
     body = {"detail": message, **extra}
     if request.path.startswith(_DEEPSTACK_PATH):  # that API's own error shape as well
         body.update({"success": False, "error": message, "code": status})

@@ -23,6 +23,8 @@ api_v1 = [
     path("docs", api_docs.DocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
+handler404 = "studio.not_found.not_found"  # JSON under /api/ (studio/not_found.py)
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),

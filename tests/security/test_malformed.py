@@ -116,6 +116,19 @@ def test_url_id_beyond_64_bits_is_404_before_any_query(owner_client, project_tea
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_id_no_url_pattern_takes_is_a_json_404_under_the_api(owner_client, settings, debug):
+    """Thousands of digits: int() refuses them, so no URL pattern matches at all."""
+    settings.DEBUG = debug
+    for path in (f"/api/v1/projects/{'9' * 5000}", "/api/v1/no-such-endpoint"):
+        assert _detail(owner_client.get(path), 404).startswith("Not found: nothing answers at")
+    response = owner_client.post(f"/v1/vision/custom/x/{'9' * 5000}")
+    assert response.status_code == 404 and response.json()["success"] is False
+    page = owner_client.get(f"/projects/{'9' * 5000}/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
 def test_page_id_beyond_64_bits_is_the_404_page(client, project_team):
     client.force_login(project_team["users"]["owner"])
     with CaptureQueriesContext(connection) as queries:
