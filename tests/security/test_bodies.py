@@ -154,6 +154,26 @@ def test_uploads_take_bodies_up_to_their_own_limit(project_team, settings):
     assert body.consumed == 0
 
 
+@pytest.mark.django_db
+def test_django_form_limits_met_while_parsing_answer_json(project_team, settings):
+    """A form field past DATA_UPLOAD_MAX_MEMORY_SIZE inside an upload (whose body may be
+    larger), too many fields, too many files: JSON, not Django's HTML 400."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    client = APIClient(raise_request_exception=False)
+    client.force_authenticate(project_team["users"]["owner"])
+    url = f"/api/v1/projects/{project_team['project'].pk}/images"
+    response = client.post(url, {"note": "x" * 2000}, format="multipart")
+    assert "DATA_UPLOAD_MAX_MEMORY_SIZE" in _detail(response, 413)
+    response = client.post(url, {f"field{i}": "1" for i in range(7)}, format="multipart")
+    assert "DATA_UPLOAD_MAX_NUMBER_FIELDS" in _detail(response, 400)
+    files = [io.BytesIO(_png()) for _ in range(3)]
+    response = client.post(url, {"files": files}, format="multipart")
+    assert "DATA_UPLOAD_MAX_NUMBER_FILES" in _detail(response, 400)
+    assert not Image.objects.exists()
+
+
 # --- The production server -----------------------------------------------------------------
 
 
