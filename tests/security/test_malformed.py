@@ -5,6 +5,7 @@ malformed limit/offset."""
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import urlencode
 
 import pytest
@@ -74,6 +75,45 @@ def test_deeply_nested_json_on_authenticated_endpoints(owner_client, project_tea
         assert "nested deeper" in _detail(response, 400), url
     project.refresh_from_db()
     assert project.name == "Cells"
+
+
+def _api_urls(ids: dict[str, object], default: object) -> list[str]:
+    from django.urls import get_resolver
+
+    from tests.studio.test_openapi import _api_routes
+
+    urls = []
+    for route in sorted(set(_api_routes(get_resolver()))):
+        values = {name: ids.get(name, default) for name in re.findall(r"{(\w+)}", route)}
+        values["dataset_format"] = "coco"
+        urls.append(route.format(**values))
+    return urls
+
+
+@pytest.mark.django_db
+def test_every_api_endpoint_refuses_deep_json_and_ids_beyond_64_bits(
+    owner_client, project_team, image
+):
+    """The whole API, from its URL patterns: deep JSON to every writing method is never a
+    5xx, and an id beyond 64 bits in any URL is a JSON 404."""
+    ids = {"project_id": project_team["project"].pk, "image_id": image.pk}
+    wrong = []
+    for url in _api_urls(ids, 1):
+        for method in ("post", "put", "patch"):
+            response = getattr(owner_client, method)(
+                url, deep(3_000), content_type="application/json"
+            )
+            json_answer = response["Content-Type"].startswith("application/json")
+            if response.status_code >= 500 or not json_answer:
+                wrong.append(f"{method.upper()} {url}: {response.status_code}")
+            elif response.status_code == 400:
+                assert "nested deeper" in response.json()["detail"], url
+    for url in _api_urls({}, BIG):
+        if str(BIG) in url:
+            response = owner_client.get(url)
+            if response.status_code != 404 or "out of range" not in response.json()["detail"]:
+                wrong.append(f"GET {url}: {response.status_code}")
+    assert not wrong
 
 
 # --- Integers beyond 64 bits ----------------------------------------------------------------
