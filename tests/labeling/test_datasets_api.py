@@ -110,6 +110,7 @@ def test_project_page_lists_imports_with_their_problems(project_team, client):
     assert "cells.zip" in page
     assert "a.jpg: no area" in page
     assert "Import labels" not in page  # a viewer cannot import
+    assert "Labeled images only" in page and "?images=all" in page  # what an export holds
 
 
 @pytest.mark.slow
