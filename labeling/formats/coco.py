@@ -19,6 +19,7 @@ from pathlib import Path
 
 from labeling.formats.builder import DatasetBuilder, RawBox
 from labeling.formats.output import check_classes, export_names, place_image, prepare_folder
+from labeling.formats.paths import relative_name
 from labeling.formats.records import (
     Dataset,
     FormatError,
@@ -56,6 +57,10 @@ def read(path: Path) -> Dataset:
     classes = list(dict.fromkeys(name for names in categories for name in names.values()))
     builder = DatasetBuilder(root, format=FORMAT, classes=classes)
     for (file, document), names in zip(documents, categories, strict=True):
+        count = len(document["images"])
+        builder.report.layout.append(
+            f"annotations: {relative_name(file.resolve(), root.resolve())} ({count} images)"
+        )
         _read_document(builder, file, document, names, root.resolve())
     return builder.build()
 

@@ -135,7 +135,10 @@ def test_coco_as_datumaro_and_cvat_lay_it_out(project_team, tmp_path, image_dir)
     assert record.images_added == len(STEMS)
     assert record.boxes_added == bccd_box_count()
     assert record.report["problems"] == []
-    assert record.report["layout"] == [f"images: {image_dir}/ ({len(STEMS)})"]
+    assert record.report["layout"] == [
+        f"annotations: annotations/instances_default.json ({len(STEMS)} images)",
+        f"images: {image_dir}/ ({len(STEMS)})",
+    ]
 
 
 def test_coco_that_finds_none_of_its_images_fails_and_creates_nothing(project_team, tmp_path):

@@ -103,7 +103,7 @@ def test_unreadable_and_duplicate_images_are_reported(tmp_path, make_image):
     assert len(dataset.images[0].boxes) == 2
     assert dataset.report.to_dict() == {
         "summary": {"duplicate_image": 1},
-        "layout": ["images: ./ (1)"],
+        "layout": ["annotations: coco.json (2 images)", "images: ./ (1)"],
         "problems": [
             {
                 "kind": "duplicate_image",

@@ -115,3 +115,24 @@ def test_annotation_files_linked_from_outside_are_not_read(tmp_path, make_image)
     dataset = read(dataset_folder)
 
     assert [(image.name, image.boxes) for image in dataset.images] == [("a.jpg", [])]
+
+
+def test_path_and_the_xml_name_are_hints_when_filename_is_wrong(tmp_path: Path, make_image):
+    """labelImg writes the author's absolute <path>; some tools leave <filename> stale."""
+    make_image(tmp_path / "pictures" / "day1" / "real.jpg")
+    make_image(tmp_path / "pictures" / "by-id.png")
+    (tmp_path / "xml").mkdir()
+    by_path = _voc_xml("renamed.jpg", _object("cat", 1, 1, 10, 10)).replace(
+        "</filename>", "</filename><path>C:\\Users\\me\\pictures\\day1\\real.jpg</path>"
+    )
+    (tmp_path / "xml" / "one.xml").write_text(by_path)
+    (tmp_path / "xml" / "by-id.xml").write_text(_voc_xml("", _object("dog", 1, 1, 5, 5)))
+
+    dataset = read(tmp_path)
+
+    assert sorted(image.file_name for image in dataset.images) == [
+        "pictures/by-id.png",
+        "pictures/day1/real.jpg",
+    ]
+    assert len(dataset.report) == 0, dataset.report.problems
+    assert dataset.report.layout[0] == "annotations: xml/ (2 XML files)"
