@@ -160,7 +160,10 @@ def test_registry_list_and_compare(reviewed_model, project_team, trained_for_rev
     client = client_for(project_team["users"]["annotator"])
     html = client.get(f"/projects/{project.pk}/models/").content.decode()
     assert model_url(reviewed_model) in html and model_url(second) in html
-    assert html.count("Mark as production") == 1  # the other one is production
+    assert "Mark as production" not in html  # serving decisions are the owner's
+    owner = client_for(project_team["users"]["owner"])
+    owners = owner.get(f"/projects/{project.pk}/models/").content.decode()
+    assert owners.count("Mark as production") == 1  # the other one is production
     assert "production</span>" in html
     response = client.get(f"/projects/{project.pk}/models/compare/")
     assert response.status_code == 200
