@@ -296,8 +296,9 @@ GLOBAL = {
     ("api-projects", "POST"): {"anonymous": 401, "user": 201},
     ("api-worker-checks", "POST"): {"anonymous": 401, "user": 403},  # staff only
     ("api-worker-check", "GET"): {"anonymous": 401, "user": 403},  # staff only
-    ("api-schema", "GET"): {"anonymous": 200, "user": 200},
-    ("api-docs", "GET"): {"anonymous": 200, "user": 200},
+    # The schema and docs are for logged-in users (STUDIO_API_DOCS_PUBLIC=1 opens them).
+    ("api-schema", "GET"): {"anonymous": 401, "user": 200},
+    ("api-docs", "GET"): {"anonymous": 401, "user": 200},
     # DeepStack-compatible detection: an API key only (none configured here), no session.
     ("deepstack-detection", "POST"): {"anonymous": 401, "user": 401},
     ("deepstack-custom", "POST"): {"anonymous": 401, "user": 401},
@@ -364,7 +365,12 @@ def team(project_team):
         project=project, content_hash="0" * 64, coco_file="x.json", image_count=0, box_count=0
     )
     project_team["run"] = TrainingRun.objects.create(project=project, dataset_version=version)
-    project_team["model"] = _model_version(project_team["run"])
+    # A model version belongs to a run that succeeded (both are written in one transaction);
+    # the queued run above stays cancellable.
+    finished = TrainingRun.objects.create(
+        project=project, dataset_version=version, status="succeeded"
+    )
+    project_team["model"] = _model_version(finished)
     from datetime import timedelta
 
     from training.models import PrelabelJob
