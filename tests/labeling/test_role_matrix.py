@@ -298,7 +298,7 @@ GLOBAL = {
     ("api-worker-check", "GET"): {"anonymous": 401, "user": 403},  # staff only
     # The schema and docs are for logged-in users (STUDIO_API_DOCS_PUBLIC=1 opens them).
     ("api-schema", "GET"): {"anonymous": 401, "user": 200},
-    ("api-docs", "GET"): {"anonymous": 401, "user": 200},
+    ("api-docs", "GET"): {"anonymous": 302, "user": 200},  # to the login page
     # DeepStack-compatible detection: an API key only (none configured here), no session.
     ("deepstack-detection", "POST"): {"anonymous": 401, "user": 401},
     ("deepstack-custom", "POST"): {"anonymous": 401, "user": 401},
