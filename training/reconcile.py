@@ -7,9 +7,12 @@
   database was away (or restarting) do not make a live worker's run look lost.
 - A running run whose worker is known dead (its process is gone, training.workers) is
   interrupted at once, without waiting for the timeout.
-- A queued or interrupted run that no worker has taken for a while (its message was
-  lost, e.g. the broker restarted without persistence) is enqueued again. Duplicate
-  messages are harmless: a worker claims a run only once (training.pipeline.claim).
+- A queued or interrupted run whose message is gone is enqueued again: when the
+  broker's train queue holds fewer messages than there are runs waiting for more than
+  ``LOST_MESSAGE_SECONDS`` (a broker restarted without persistence lost them), at once;
+  otherwise after ``STUDIO_REQUEUE_AFTER_SECONDS`` (a broker that cannot tell its queue's
+  length). Duplicate messages are harmless: a worker claims a run only once
+  (training.pipeline.claim), a message for a run already taken is a no-op.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ from training.models import Reconciler, RunStatus, TrainingRun
 from training.workers import process_gone
 
 logger = logging.getLogger(__name__)
+# A message just sent may be on its way to the queue; past this it is in the queue (or
+# taken by a worker, which then claims the run at once), or lost.
+LOST_MESSAGE_SECONDS = 10
+TRAIN_QUEUE = "train"
 
 
 def runs_reconcile() -> dict[str, int]:
@@ -34,6 +41,8 @@ def runs_reconcile() -> dict[str, int]:
     now = timezone.now()
     stale = now - timedelta(seconds=settings.STUDIO_HEARTBEAT_TIMEOUT_SECONDS)
     forgotten = now - timedelta(seconds=settings.STUDIO_REQUEUE_AFTER_SECONDS)
+    if messages_missing():
+        forgotten = now - timedelta(seconds=LOST_MESSAGE_SECONDS)
     running = TrainingRun.objects.filter(status=RunStatus.RUNNING)
     interrupted = 0
     if watching_since(now) <= stale:
@@ -58,6 +67,30 @@ def runs_reconcile() -> dict[str, int]:
     if interrupted or ids:
         logger.info("reconciler: %d interrupted, %d enqueued again", interrupted, len(ids))
     return {"interrupted": interrupted, "enqueued": len(ids)}
+
+
+def messages_missing() -> bool:
+    """Whether the train queue holds fewer messages than runs have been waiting for."""
+    waiting = TrainingRun.objects.filter(
+        status__in=[RunStatus.QUEUED, RunStatus.INTERRUPTED],
+        enqueued_at__lt=timezone.now() - timedelta(seconds=LOST_MESSAGE_SECONDS),
+    ).count()
+    if not waiting:
+        return False
+    queued = train_queue_length()
+    return queued is not None and queued < waiting
+
+
+def train_queue_length() -> int | None:
+    """Messages waiting in the broker's train queue; None if the broker cannot say."""
+    from studio.celery import app
+
+    try:
+        with app.connection_for_read() as conn:
+            return conn.default_channel.queue_declare(queue=TRAIN_QUEUE).message_count
+    except Exception:  # noqa: BLE001 - the time-based re-send still covers this broker
+        logger.warning("could not read the length of the %s queue", TRAIN_QUEUE, exc_info=True)
+        return None
 
 
 def watching_since(now: datetime) -> datetime:

@@ -126,28 +126,7 @@ def test_worker_data_check_failure_ends_the_run_failed(make_bccd_project, worker
     assert "at least 100000" in run.error
 
 
-@pytest.mark.skipif(
-    not settings.CELERY_BROKER_URL.startswith("redis"), reason="needs the real Redis"
-)
-def test_redis_restart_while_queued_loses_no_run(make_bccd_project, worker_factory):
-    project = make_bccd_project()
-    run = run_start(project=project, config=TINY_CONFIG, user=None)
-    # Redis here keeps nothing on disk: a restart loses the queued message.
-    subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], check=False)
-    time.sleep(0.5)
-    subprocess.run(
-        ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port",
-         "6379", "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
-         "--logfile", "/var/log/redis/ci.log"],
-        check=True,
-    )  # fmt: skip
-    for _ in range(50):
-        if subprocess.run(["redis-cli", "ping"], capture_output=True).stdout.strip() == b"PONG":
-            break
-        time.sleep(0.1)
-    worker = worker_factory(beat=True, **WORKER_ENV)
-    run = wait_run(run.pk, lambda r: r.is_finished, 300)
-    assert run.status == RunStatus.SUCCEEDED, (run.error, log_of(worker))
+# The Redis restart with a queued run: test_worker_redis_restart.py (a private server).
 
 
 def test_embedded_broker_and_train_command(make_bccd_project, tmp_path):
