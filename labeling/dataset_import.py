@@ -9,6 +9,13 @@ import report, stored with the import. Images are found by content: one already 
 project is not added twice, so re-running an import adds nothing; if it has no boxes yet
 and is unlabeled, it receives the imported boxes (labels imported after the images).
 
+An existing image receives them under the editor's version rule (labeling/annotations.py):
+in the import's transaction the image is locked and checked again -- still unlabeled,
+without boxes, at the version the import read; one that an annotator saved meanwhile is
+left as they saved it (reported) -- then its version goes up by one and an
+``AnnotationChange`` of kind ``import`` records the boxes. A save based on the version
+before the import gets 409, so it can never delete the imported boxes unseen.
+
 The command runs ``dataset_import`` at once. The API calls ``dataset_import_enqueue``,
 which keeps the upload in the media storage and queues ``dataset_import_run`` for a
 worker (labeling/tasks.py), so a long import never hits the web server's time limit.
@@ -34,7 +41,14 @@ from labeling import formats, ingest, zips
 from labeling.categories import categories_ensure
 from labeling.formats import Dataset, FormatError, ImageRecord, ProblemKind
 from labeling.import_paths import PublicNames, server_paths_hidden
-from labeling.models import Annotation, DatasetImport, Image, ImageStatus, Project
+from labeling.models import (
+    Annotation,
+    AnnotationChange,
+    DatasetImport,
+    Image,
+    ImageStatus,
+    Project,
+)
 from labeling.tasks import dataset_import_task
 
 logger = logging.getLogger(__name__)
@@ -329,6 +343,7 @@ def _fit_boxes(record: ImageRecord, width: int, height: int, report) -> None:
 def _write(project: Project, dataset: Dataset, user, plan: _Plan, record: DatasetImport) -> None:
     now = timezone.now()
     categories, created = categories_ensure(project=project, names=list(dataset.classes))
+    _lock_existing(plan, dataset.report)
     new_rows = []
     for item in plan.items:
         image = item.row or item.existing
@@ -370,6 +385,7 @@ def _write(project: Project, dataset: Dataset, user, plan: _Plan, record: Datase
         for box in item.record.boxes
     ]
     _insert_boxes(boxes)
+    _record_changes(plan, user)
     record.format = dataset.format
     record.status = DatasetImport.Status.SUCCEEDED
     record.error = ""
@@ -380,6 +396,78 @@ def _write(project: Project, dataset: Dataset, user, plan: _Plan, record: Datase
     record.categories_added = created
     record.report = dataset.report.to_dict()
     record.save()
+
+
+def _lock_existing(plan: _Plan, report) -> None:
+    """Lock the existing images that receive boxes and keep those still as read.
+
+    Each becomes its locked row (its current version); one that an annotator saved (or
+    another import labeled) since ``_prepare`` read it is dropped from the plan, reported.
+    """
+    ids = sorted(item.existing.pk for item in plan.items if item.existing is not None)
+    if not ids:
+        return
+    locked = {
+        image.pk: image
+        for image in Image.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    }
+    with_boxes = set(Annotation.objects.filter(image_id__in=ids).values_list("image_id", flat=True))
+    kept = []
+    for item in plan.items:
+        if item.existing is None:
+            kept.append(item)
+            continue
+        current = locked.get(item.existing.pk)
+        if (
+            current is None
+            or current.pk in with_boxes
+            or current.status != ImageStatus.UNLABELED
+            or current.annotation_version != item.existing.annotation_version
+        ):
+            plan.skipped += 1
+            report.add(
+                ProblemKind.DUPLICATE_IMAGE,
+                item.record.file_name,
+                "labeled in the studio while this import ran; left as saved there",
+            )
+            continue
+        item.existing = current
+        kept.append(item)
+    plan.items = kept
+
+
+def _record_changes(plan: _Plan, user) -> None:
+    """One AnnotationChange (kind import) per existing image that received boxes."""
+    images = {
+        item.existing.pk: item.existing
+        for item in plan.items
+        if item.existing is not None and (item.record.boxes or item.record.no_objects)
+    }
+    if not images:
+        return
+    after: dict[int, list[dict]] = {pk: [] for pk in images}
+    rows = Annotation.objects.filter(image_id__in=list(images)).order_by("image_id", "id")
+    for pk, image_id, category_id, x, y, w, h, area in rows.values_list(
+        "id", "image_id", "category_id", "x", "y", "w", "h", "area"
+    ):
+        after[image_id].append(
+            {"id": pk, "category_id": category_id, "bbox": [x, y, w, h], "area": area}
+        )
+    AnnotationChange.objects.bulk_create(
+        [
+            AnnotationChange(
+                image=image,
+                version=image.annotation_version,
+                kind=AnnotationChange.Kind.IMPORT,
+                user=user,
+                before=[],
+                after=after[pk],
+                no_objects=image.no_objects,
+            )
+            for pk, image in images.items()
+        ],
+        batch_size=1000,
+    )
 
 
 _BOX_COLUMNS = (

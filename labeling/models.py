@@ -192,12 +192,14 @@ class AnnotationChange(models.Model):
     ``{"id", "category_id", "bbox": [x, y, w, h], "area"}`` in original-image pixels;
     ``no_objects`` is the image's mark after the change. ``request_id`` is the client's
     id of the save (unique per image when given), so a repeated save is applied once.
-    A revert is a change too, restoring the state around the change it names.
+    A revert is a change too, restoring the state around the change it names, and so is
+    an import that gave boxes to an image without any (labeling/dataset_import.py).
     """
 
     class Kind(models.TextChoices):
         SAVE = "save", "Save"
         REVERT = "revert", "Revert"
+        IMPORT = "import", "Import"
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="changes")
     version = models.PositiveIntegerField()  # the image's annotation_version after it
