@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -61,11 +62,36 @@ def studio_server(transactional_db):
     thread.terminate()
 
 
+DEFAULT_TIMEOUT_MS = 15_000
+
+
+def wait_for_function(page, expression: str, *, arg=None, timeout: float | None = None, **_):
+    """`page.wait_for_function` under the studio's Content-Security-Policy.
+
+    Playwright's own version runs its string through `eval()` inside the page, which a CSP
+    without 'unsafe-eval' refuses. This one polls `page.evaluate` (run through the DevTools
+    protocol, which the page's CSP does not govern), so the pages are tested under the CSP
+    they are served with. Same contract: returns the first truthy value, or times out.
+    """
+    limit = (DEFAULT_TIMEOUT_MS if timeout is None else timeout) / 1000
+    deadline = time.monotonic() + limit
+    while True:
+        value = page.evaluate(expression, arg)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"wait_for_function: {expression!r} still false after {limit} s")
+        time.sleep(0.03)
+
+
 @pytest.fixture
 def page(browser, studio_server):
     context = browser.new_context(base_url=studio_server.url)
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    page.wait_for_function = lambda expression, **kwargs: wait_for_function(
+        page, expression, **kwargs
+    )
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
