@@ -24,6 +24,7 @@ api_v1 = [
 ]
 
 handler404 = "studio.not_found.not_found"  # JSON under /api/ (studio/not_found.py)
+handler500 = "studio.server_error.server_error"  # JSON under /api/ as well
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -243,3 +243,21 @@ def test_other_server_paths_are_cut_to_their_last_component(settings):
     assert server_paths_hidden(text) == "[Errno 28] No space left on device: 'a.png'"
     assert server_paths_hidden(f"in {tempfile.gettempdir()}") == "in a server folder"
     assert server_paths_hidden("/tmpfile.zip and data/a.png") == "/tmpfile.zip and data/a.png"
+
+
+# --- An unhandled error --------------------------------------------------------------
+
+
+@pytest.mark.urls("tests.security.server_error_urls")
+def test_an_unhandled_error_answers_json_under_the_api_and_the_page_elsewhere(settings):
+    settings.DEBUG = False
+    client = Client(raise_request_exception=False)
+    for url in ("/api/v1/boom", "/v1/vision/boom"):
+        response = client.get(url)
+        assert response.status_code == 500
+        body = response.json()
+        assert body["detail"].startswith("Something went wrong on the server")
+        assert "1f2e3d" not in response.content.decode()
+    page = client.get("/boom/")
+    assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
+    assert b"Something went wrong on the server" in page.content
