@@ -13,6 +13,7 @@ not reach the database, or it was frozen) has its writes refused and stops.
 from __future__ import annotations
 
 import collections
+import errno
 import hashlib
 import logging
 import os
@@ -39,6 +40,7 @@ from training.workers import process_gone, process_key
 
 logger = logging.getLogger(__name__)
 LOSS_POINTS_MAX = 2000
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
 class RunFailed(Exception):
@@ -251,9 +253,25 @@ def friendly_error(exc: BaseException) -> str:
     text = str(exc)
     if "out of memory" in text.lower():
         return "Out of memory on the GPU: lower the image size or the batch size."
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+        where = exc.filename or "the media storage"
+        return f"No space left on device ({where}): free some space, then train again."
     if isinstance(exc, EngineError | RunFailed):
         return text
     return f"Internal error ({type(exc).__name__}): {text}. The full traceback is in the log."
+
+
+def _last_checkpoint_note(exc: BaseException, run_id: int) -> str:
+    """After a full disk: the checkpoint a new run (or a resume) can start from."""
+    from training.ml.errors import DiskFull
+
+    if not (isinstance(exc, DiskFull) or getattr(exc, "errno", None) in DISK_FULL_ERRNOS):
+        return ""
+    epoch = TrainingRun.objects.filter(pk=run_id).values_list("checkpoint_epoch", flat=True)
+    last = epoch.first()
+    if not last:
+        return " No checkpoint was saved yet."
+    return f" The last good checkpoint is epoch {last}."
 
 
 def execute(run_id: int) -> str:
@@ -287,7 +305,7 @@ def execute(run_id: int) -> str:
             update_run(
                 run,
                 status=RunStatus.FAILED,
-                error=friendly_error(exc),
+                error=friendly_error(exc) + _last_checkpoint_note(exc, run_id),
                 finished_at=timezone.now(),
                 log_tail=tail.text(),
             )

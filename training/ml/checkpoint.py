@@ -8,8 +8,10 @@ artefact that evaluation and export take.
 
 from __future__ import annotations
 
+import errno
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import torch
 import torchvision
 
 from training.ml.config import TrainConfig
-from training.ml.errors import CheckpointError
+from training.ml.errors import CheckpointError, DiskFull
 from training.ml.models import build_model
 
 FORMAT = "detection-studio/checkpoint-v1"
@@ -29,19 +31,47 @@ def versions() -> dict[str, str]:
     return {"torch": str(torch.__version__), "torchvision": str(torchvision.__version__)}
 
 
+# Less free space than this after a failed write: the disk was full.
+FULL_DISK_BYTES = 16 << 20
+
+
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
-    """Write ``payload`` to ``path`` so that readers never see a half-written file."""
+    """Write ``payload`` to ``path`` so that readers never see a half-written file.
+
+    On a full disk ``path`` keeps its previous content and DiskFull says where (torch
+    reports it only as "[enforce fail at inline_container.cc] ... file write failed").
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _disk_full(exc, path) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save({"format": FORMAT, **payload}, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:
+        full = _disk_full(exc, path)
+        Path(tmp).unlink(missing_ok=True)
+        raise full from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _disk_full(exc: BaseException, path: Path) -> BaseException:
+    """DiskFull if ``exc`` came from a full disk (by errno, or no space left), else exc."""
+    no_space = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+    if not no_space:
+        try:
+            no_space = shutil.disk_usage(path.parent).free < FULL_DISK_BYTES
+        except OSError:
+            no_space = False
+    if not no_space:
+        return exc
+    return DiskFull(f"No space left on device ({path.parent}) while saving {path.name}")
 
 
 def load(path: str | Path) -> dict[str, Any]:

@@ -32,6 +32,10 @@ class CheckpointError(EngineError):
     """A checkpoint file is missing or was not written by this engine."""
 
 
+class DiskFull(CheckpointError):
+    """A checkpoint could not be written: its disk is full (the previous one is intact)."""
+
+
 class ExportCheckFailed(EngineError):
     """The exported ONNX model does not reproduce the PyTorch detections."""
 
