@@ -285,6 +285,12 @@ const EDITING = new Set([
 
 // --- Wiring ---------------------------------------------------------------------------------
 
+// On a narrow screen the side panel is a drawer over the canvas (studio.css).
+function toggleSide(open = !$("editor-side").classList.contains("open")) {
+  $("editor-side").classList.toggle("open", open);
+  $("side-toggle").setAttribute("aria-expanded", String(open));
+}
+
 function wire() {
   listenToKeys({
     actions: ACTIONS,
@@ -312,6 +318,8 @@ function wire() {
   $("zoom-fit").addEventListener("click", ACTIONS.f);
   $("zoom-100").addEventListener("click", ACTIONS.o);
   $("help-open").addEventListener("click", ACTIONS["?"]);
+  $("side-toggle").addEventListener("click", () => toggleSide()); // a drawer on a phone
+  $("side-close").addEventListener("click", () => toggleSide(false));
   $("help-close").addEventListener("click", () => { $("help").hidden = true; });
   $("undo")?.addEventListener("click", () => edits.undo(false));
   $("redo")?.addEventListener("click", () => edits.undo(true));

@@ -1,4 +1,6 @@
-// Mouse and pen on the stage: draw, select, move, resize, pan and wheel zoom.
+// Mouse, pen and touch on the stage: draw, select, move, resize, pan and wheel zoom
+// (pointer events: a finger draws, moves and resizes as the mouse does, with a larger
+// reach around the handles; the stage has touch-action: none, so no page scroll).
 // `editor` (pages/annotate.js) owns the state; this only turns pointer events into edits.
 // A model suggestion (dashed) is selected like a box; moving or resizing it accepts it
 // with the new geometry ("adjust then accept").
@@ -14,6 +16,7 @@ import {
 import { newKey } from "./doc.js";
 
 const CLICK_SLOP = 3; // screen pixels a click may move and stay a click
+const TOUCH_REACH = 16; // screen pixels around a handle that a finger still takes
 
 export class Pointer {
   constructor(target, editor) {
@@ -58,7 +61,8 @@ export class Pointer {
     const view = editor.view;
     const at = view.toImage(screen.x, screen.y);
     const selected = editor.selectedItem();
-    const handle = selected && !editor.readOnly ? handleAt(selected, at, view) : null;
+    const reach = event.pointerType === "touch" ? TOUCH_REACH : undefined; // a finger
+    const handle = selected && !editor.readOnly ? handleAt(selected, at, view, reach) : null;
     if (handle) {
       this.drag = { mode: "resize", handle, box: selected, live: selected, start: screen };
     } else {
