@@ -8,6 +8,7 @@ from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from labeling.api import ProjectScopedView
@@ -16,6 +17,7 @@ from studio.api_input import StrictSerializer, refuse_unknown_fields
 from training import selectors, services
 from training.ml.config import PRESETS
 from training.models import TrainingRun
+from training.readiness import DataNotReady
 
 
 class RunStartSerializer(StrictSerializer):
@@ -85,9 +87,15 @@ class RunListView(ProjectScopedView):
         data = dict(payload.validated_data)
         request_key = data.pop("request_key")
         config = services.run_config(**data)
-        run = services.run_start(
-            project=self.project, config=config, user=request.user, request_key=request_key
-        )
+        try:
+            run = services.run_start(
+                project=self.project, config=config, user=request.user, request_key=request_key
+            )
+        except DataNotReady as refused:
+            # Every problem at once: the blocking sentences, then all with their links.
+            raise ValidationError(
+                {"dataset": refused.blocking, "problems": refused.problems}
+            ) from None
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 

@@ -11,11 +11,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from labeling.models import Project
-from training.checks import dataset_problems
+from training.checks import BLOCKING, coco_counts
 from training.datasets import dataset_version_coco, dataset_version_freeze
 from training.ml.config import TrainConfig
 from training.ml.errors import ConfigError
 from training.models import ModelVersion, RunStatus, TrainingRun
+from training.readiness import DataNotReady, problems_of, project_counts
 
 
 def run_config(
@@ -55,19 +56,19 @@ def run_start(
     """Check the data, freeze it, create the run and enqueue it once committed.
 
     The same ``request_key`` (a double click, a retried request) returns the same run.
+    A blocking data problem raises DataNotReady, which lists every problem at once.
     """
     if request_key:
         existing = TrainingRun.objects.filter(project=project, request_key=request_key).first()
         if existing:
             return existing
     version = dataset_version_freeze(project=project, user=user)
-    problems = dataset_problems(
-        dataset_version_coco(version),
-        min_boxes_per_class=settings.STUDIO_MIN_BOXES_PER_CLASS,
-        min_val_images=settings.STUDIO_MIN_VAL_IMAGES,
+    left_out = project_counts(project=project).left_out
+    problems = problems_of(
+        coco_counts(dataset_version_coco(version), left_out=left_out), project=project
     )
-    if problems:
-        raise ValidationError({"dataset": problems})
+    if any(p["level"] == BLOCKING for p in problems):
+        raise DataNotReady(problems)
     epochs = TrainConfig.from_dict(config).epochs
     try:
         with transaction.atomic():

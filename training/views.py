@@ -7,12 +7,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from labeling import selectors as labeling_selectors
 from labeling.permissions import Action, role_allows
 from training import selectors
 from training.ml.config import PRESET_IMAGE_SIZE
+from training.readiness import project_readiness
 
 # Latency: ONNX Runtime, one 640x480 image, 1 CPU thread, median of 100, measured on the
 # 2-core development VM after 15- and 30-minute BCCD runs, on its faster and its slower
@@ -52,6 +54,7 @@ def train_form(request: HttpRequest, project_id: int) -> HttpResponse:
             "default_budget": settings.STUDIO_DEFAULT_TIME_BUDGET_MINUTES,
             "max_budget": settings.STUDIO_MAX_TIME_BUDGET_MINUTES,
             "runs": selectors.run_list(project=project)[:20],
+            "readiness": project_readiness(project=project),
             "page_data": page_data,
         },
     )
@@ -70,6 +73,7 @@ def run_detail(request: HttpRequest, project_id: int, run_id: int) -> HttpRespon
             "cancel": reverse("api-run-cancel", args=[project.pk, run.pk]),
         },
         "can_train": role_allows(role, Action.TRAIN),
+        "server_now": timezone.now().isoformat(),  # the page's elapsed time ticks from it
     }
     return render(
         request,
