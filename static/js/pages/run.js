@@ -20,6 +20,27 @@ function lineChart(id, label) {
   });
 }
 
+// A chart of one point draws no line (pointRadius 0): show the point itself.
+function setPoints(chart, points) {
+  chart.data.datasets[0].data = points;
+  chart.data.datasets[0].pointRadius = points.length === 1 ? 4 : 0;
+  chart.update();
+}
+
+// Elapsed time ticks in the browser every second, counted from the run's started_at
+// (until finished_at), corrected by the server clock's offset at page load.
+const clockOffset = data.server_now ? Date.now() - Date.parse(data.server_now) : 0;
+let times = null;
+function elapsedSeconds() {
+  if (!times || !times.started_at) return times ? times.elapsed_seconds : null;
+  const end = times.finished_at ? Date.parse(times.finished_at) : Date.now() - clockOffset;
+  return Math.max(0, (end - Date.parse(times.started_at)) / 1000);
+}
+function tick() {
+  if (times) field("elapsed").textContent = duration(elapsedSeconds());
+}
+window.setInterval(tick, 1000);
+
 const lossChart = lineChart("loss-chart", "loss");
 const mapChart = lineChart("map-chart", "val mAP");
 
@@ -28,7 +49,8 @@ function render(run) {
   field("status").className = `status status-${run.status}`;
   field("progress").textContent = `epoch ${run.epoch} of ${run.epochs}`;
   field("phase").textContent = run.phase || "";
-  field("elapsed").textContent = duration(run.elapsed_seconds);
+  times = run;
+  tick();
   field("eta").textContent = FINISHED.has(run.status) ? "—" : duration(run.eta_seconds);
   field("device").textContent = run.device || "—";
   field("worker").textContent = run.worker || "—";
@@ -43,15 +65,10 @@ function render(run) {
   const modelLink = field("model-link");
   modelLink.hidden = !run.model_page;
   if (run.model_page) modelLink.href = run.model_page;
-  if (lossChart) {
-    lossChart.data.datasets[0].data = run.loss_points.map(([x, y]) => ({ x, y }));
-    lossChart.update();
-  }
+  if (lossChart) setPoints(lossChart, run.loss_points.map(([x, y]) => ({ x, y })));
   if (mapChart) {
-    mapChart.data.datasets[0].data = run.history
-      .filter((h) => h.val_map !== undefined)
-      .map((h) => ({ x: h.epoch, y: h.val_map }));
-    mapChart.update();
+    const points = run.history.filter((h) => h.val_map !== undefined);
+    setPoints(mapChart, points.map((h) => ({ x: h.epoch, y: h.val_map })));
   }
   document.getElementById("cancel").hidden = FINISHED.has(run.status) || !data.can_train;
 }
