@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.test.testcases import LiveServerThread
+from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -76,7 +77,12 @@ def wait_for_function(page, expression: str, *, arg=None, timeout: float | None 
     limit = (DEFAULT_TIMEOUT_MS if timeout is None else timeout) / 1000
     deadline = time.monotonic() + limit
     while True:
-        value = page.evaluate(expression, arg)
+        try:
+            value = page.evaluate(expression, arg)
+        except PlaywrightError as error:  # the page navigated (a reload) while it was asked
+            if "context was destroyed" not in str(error) and "navigat" not in str(error):
+                raise
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:

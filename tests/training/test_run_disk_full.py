@@ -24,8 +24,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 def test_a_full_disk_fails_the_run_naming_the_disk_and_the_last_good_epoch(
     make_bccd_project,
-    small_disk,
-    settings,  # noqa: F811
+    small_disk,  # noqa: F811 - the fixture imported above
+    settings,
 ):
     subprocess.run(["mount", "-o", "remount,size=200m", str(small_disk)], check=True)
     settings.DATA_DIR = small_disk
