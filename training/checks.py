@@ -96,8 +96,8 @@ def _warnings(counts: DataCounts) -> list[Problem]:
             Problem(
                 "test_missing",
                 WARNING,
-                "The test split has no labeled images: the run cannot report a score on "
-                "images it never learned from or stopped on.",
+                "The test split has no labeled images: the final scores will be measured "
+                "on the val split, which also decided when to stop (an optimistic score).",
                 {"split": "test"},
             )
         )
