@@ -453,8 +453,12 @@ class _Progress:
         self.history = [h for h in self.history if h["epoch"] < epoch] + [record]
         local = run_workdir(self.run) / "last.pt"
         digest = sha256_of(local)
-        # Under this claim's own name: a stale worker never replaces the recorded file.
-        name = store_file(local, f"runs/{self.run.pk}/{self.run.claim_token[:12]}/last.pt")
+        # Under a name of this claim and epoch, never written before: a stale worker never
+        # replaces or deletes the file the row records (the one a new claim resumes from).
+        check_claim(self.run)
+        name = store_file(
+            local, f"runs/{self.run.pk}/{self.run.claim_token[:12]}/epoch-{epoch:04d}.pt"
+        )
         try:
             update_run(
                 self.run,
