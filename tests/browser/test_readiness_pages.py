@@ -86,3 +86,21 @@ def test_run_page_clock_ticks_and_one_point_charts_show_it(page, make_user, make
             chart,
         )
         assert radius > 0, chart
+
+
+def test_a_refused_train_click_shows_every_problem(page, make_user, make_bccd_project, settings):
+    owner = make_user("late", password=PASSWORD)
+    project = make_bccd_project(owner=owner)
+    log_in(page, "late", PASSWORD)
+    page.goto(f"/projects/{project.pk}/train/")
+    assert page.locator("#train-form button[type=submit]").is_enabled()
+    # The data changes after the page was drawn: the API's 400 lists both problems.
+    settings.STUDIO_MIN_BOXES_PER_CLASS = 100_000
+    page.click("#train-form button[type=submit]")
+    alert = page.locator("#train-form .error")
+    alert.wait_for()
+    text = alert.inner_text()
+    for name in ("RBC", "WBC", "Platelets"):
+        assert f"'{name}' has" in text, text
+    assert "Reload the page" in text
+    assert not TrainingRun.objects.exists()

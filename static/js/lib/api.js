@@ -23,7 +23,7 @@ export async function api(url, { method = "GET", body } = {}) {
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) {
     const message = (data && data.detail) || `The server answered ${response.status}.`;
-    throw new Error(message);
+    throw Object.assign(new Error(message), { data }); // the whole body: every error
   }
   return data;
 }

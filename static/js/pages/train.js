@@ -22,6 +22,11 @@ form?.addEventListener("submit", async (event) => {
     const run = await api(data.api.runs, { method: "POST", body });
     window.location.href = `/projects/${data.project.id}/runs/${run.id}/`;
   } catch (error) {
+    const problems = error.data?.errors?.dataset;
+    // Refused for the data (changed since this page was drawn): every problem, not the first.
+    if (Array.isArray(problems) && problems.length > 1) {
+      error.message = `${problems.join(" ")} Reload the page for the checklist and links.`;
+    }
     showError(form, error);
     button.disabled = false;
   }
