@@ -31,8 +31,10 @@ def break_everything(project, settings) -> dict[str, object]:
     return {"empty": empty, "wbc": wbc, "unlabeled": unlabeled}
 
 
-def test_a_ready_project_has_no_blocking_problem(make_bccd_project):
-    readiness = project_readiness(project=make_bccd_project())
+def test_a_ready_project_has_no_blocking_problem(make_bccd_project, django_assert_num_queries):
+    project = make_bccd_project()
+    with django_assert_num_queries(4):  # images per split, boxes, classes, left out
+        readiness = project_readiness(project=project)
     assert not readiness["blocked"]
     assert all(p["level"] == "warning" for p in readiness["problems"])
     assert {c["name"] for c in readiness["classes"]} == {"RBC", "WBC", "Platelets"}
