@@ -123,3 +123,22 @@ def test_viewer_gets_a_read_only_editor(page, studio_server, project_team):
     page.locator("#history-list li").first.wait_for()
     assert page.locator(".history-revert").count() == 0
     assert writes == []
+
+
+def test_history_names_an_import(page, studio_server, project_team):
+    """A change made by a dataset import reads "import" in the history, not "save"."""
+    from labeling.models import AnnotationChange
+
+    project = project_team["project"]
+    make_classes(project)
+    [image] = make_images(project, 1)
+    owner = project_team["users"]["owner"]
+    Image.objects.filter(pk=image.pk).update(annotation_version=1)
+    AnnotationChange.objects.create(
+        image=image, version=1, kind=AnnotationChange.Kind.IMPORT, user=owner, after=[]
+    )
+    open_as(page, studio_server.url, owner, image)
+    page.locator("#history summary").click()
+    row = page.locator("#history-list li").first
+    row.wait_for()
+    assert " import by owner" in row.inner_text()

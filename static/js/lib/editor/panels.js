@@ -148,7 +148,7 @@ function origins(change, nameOf) {
 export function renderHistory(list, changes, { append, canRevert, nameOf }) {
   const rows = changes.map((change) => {
     const boxes = change.no_objects ? "no objects" : `${change.after.length} box(es)`;
-    const what = change.kind === "revert" ? "revert" : "save";
+    const what = { revert: "revert", import: "import" }[change.kind] || "save";
     const row = el(
       "li",
       {},
