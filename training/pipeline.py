@@ -4,51 +4,47 @@ This is the only place where Django meets ``training.ml`` (imported inside funct
 so a worker's parent process never imports torch). Every state change is written to
 the run's row, the source of truth; writes retry while the database is unavailable.
 
-A claim stores a new token on the row; every later write of the run (progress,
-checkpoints, the model version, the final state) is made only while the row still holds
-that token. A worker whose run was claimed again (it was taken for lost while it could
-not reach the database, or it was frozen) has its writes refused and stops.
+Every write of the run is fenced by its claim (training/claims.py); the engine's progress
+is recorded by training/progress.py; the run's files are training/run_files.py's.
 """
 
 from __future__ import annotations
 
 import collections
 import errno
-import hashlib
 import logging
-import os
-import socket
-import threading
-import time
 import traceback
-import uuid
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import OperationalError, close_old_connections, connection, transaction
+from django.db import OperationalError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from labeling.models import Project
 from training.checks import dataset_problems
+from training.claims import (  # noqa: F401 - the run's claim, also named from here
+    Heartbeat,
+    RunSuperseded,
+    check_claim,
+    claim,
+    owned,
+    retrying,
+    update_run,
+)
 from training.datasets import dataset_version_coco
 from training.models import ModelVersion, RunStatus, TrainingRun
-from training.workers import process_gone, process_key
+from training.progress import Progress
+from training.run_files import fetch_file, run_workdir, sha256_of, store_file
 
 logger = logging.getLogger(__name__)
-LOSS_POINTS_MAX = 2000
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
 class RunFailed(Exception):
     """A failure to show on the run page, in words."""
-
-
-class RunSuperseded(Exception):
-    """Another claim took the run: this worker's writes are refused, and it stops."""
 
 
 class RunCancelled(Exception):  # noqa: N818 - not an error: someone asked to stop
@@ -65,116 +61,6 @@ def stop_if_cancelled(run_id: int) -> None:
         raise RunCancelled
 
 
-def retrying(write, *, attempts: int = 20, delay: float = 1.0):
-    """Run a database write, retrying while the database is briefly unavailable."""
-    for attempt in range(attempts):
-        try:
-            return write()
-        except OperationalError:
-            if attempt == attempts - 1:
-                raise
-            logger.warning("database unavailable; retrying in %.0f s", delay)
-            close_old_connections()
-            connection.close()
-            time.sleep(delay)
-            delay = min(delay * 1.5, 10)
-
-
-def owned(run: TrainingRun):
-    """The run's row, while it still holds this worker's claim."""
-    return TrainingRun.objects.filter(pk=run.pk, claim_token=run.claim_token)
-
-
-def update_run(run: TrainingRun, **fields: Any) -> None:
-    """Write fields of the run this worker claimed; refused once another claim took it."""
-    if not retrying(lambda: owned(run).update(**fields)):
-        raise RunSuperseded(f"run {run.pk} was claimed again by another worker")
-
-
-def check_claim(run: TrainingRun) -> None:
-    """Raise RunSuperseded unless the run is still this worker's (before storing files)."""
-    if not retrying(lambda: owned(run).exists()):
-        raise RunSuperseded(f"run {run.pk} was claimed again by another worker")
-
-
-def claim(run_id: int) -> TrainingRun | None:
-    """Take the run for this worker, or return None if there is nothing to do.
-
-    A running run is left to its worker (a duplicate message) unless that worker is known
-    dead (training.workers); a silent one is judged by the reconciler, which marks it
-    interrupted once its heartbeat timeout has passed.
-    """
-    with transaction.atomic():
-        run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
-        if run is None or run.is_finished:
-            return None
-        if run.status == RunStatus.RUNNING and not process_gone(run.worker_key):
-            return None  # another worker has it (a duplicate message)
-        # A new token in every case: an earlier claim's worker, if it still runs, can no
-        # longer write the run (nor overwrite the cancelled or failed end below).
-        run.claim_token = uuid.uuid4().hex
-        if run.cancel_requested:
-            run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
-            run.save(update_fields=["status", "finished_at", "claim_token"])
-            return None
-        run.attempts += 1
-        now = timezone.now()
-        if run.attempts > settings.STUDIO_RUN_MAX_ATTEMPTS:
-            run.status, run.finished_at = RunStatus.FAILED, now
-            run.error = (
-                f"Gave up after {settings.STUDIO_RUN_MAX_ATTEMPTS} attempts: the worker "
-                "running it was lost each time (killed, out of memory or restarted)."
-            )
-            run.save(update_fields=["status", "finished_at", "error", "attempts", "claim_token"])
-            return None
-        run.status, run.heartbeat_at, run.phase = RunStatus.RUNNING, now, "preparing"
-        run.started_at = run.started_at or now
-        run.worker = f"{socket.gethostname()} (pid {os.getpid()})"
-        run.worker_key = process_key()
-        run.error = ""
-        run.save()
-    return run
-
-
-class Heartbeat(threading.Thread):
-    """Every few seconds: record that the run is alive and read its cancel flag.
-
-    ``superseded`` turns true when the row holds another claim: the engine stops then.
-    """
-
-    def __init__(self, run: TrainingRun, interval: float) -> None:
-        super().__init__(daemon=True, name=f"heartbeat-{run.pk}")
-        self.claimed, self.interval = run, interval
-        self.cancel_requested = False
-        self.superseded = False
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self._stop_event.wait(self.interval):
-                try:
-                    if not owned(self.claimed).update(heartbeat_at=timezone.now()):
-                        self.superseded = True
-                        logger.warning("run %s was claimed again elsewhere", self.claimed.pk)
-                        return
-                    # Taken for lost while it could not write (and not claimed again yet):
-                    # it is alive after all, so it goes on and the new message is a no-op.
-                    owned(self.claimed).filter(status=RunStatus.INTERRUPTED).update(
-                        status=RunStatus.RUNNING
-                    )
-                    self.cancel_requested = (
-                        owned(self.claimed).filter(cancel_requested=True).exists()
-                    )
-                except OperationalError:
-                    connection.close()  # the next beat reconnects
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join(timeout=10)
-
-
 class LogTail(logging.Handler):
     def __init__(self, lines: int = 200) -> None:
         super().__init__(level=logging.INFO)
@@ -186,32 +72,6 @@ class LogTail(logging.Handler):
 
     def text(self) -> str:
         return "\n".join(self.lines)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def store_file(local: Path, name: str) -> str:
-    """Copy a local file into the media storage under ``name`` (replacing it)."""
-    if default_storage.exists(name):
-        default_storage.delete(name)
-    with local.open("rb") as handle:
-        return default_storage.save(name, File(handle))
-
-
-def fetch_file(name: str, local: Path) -> Path:
-    local.parent.mkdir(parents=True, exist_ok=True)
-    tmp = local.with_suffix(local.suffix + ".part")
-    with default_storage.open(name, "rb") as src, tmp.open("wb") as dst:
-        for chunk in iter(lambda: src.read(1 << 20), b""):
-            dst.write(chunk)
-    os.replace(tmp, local)
-    return local
 
 
 def images_folder(coco: dict[str, Any], workdir: Path, heartbeat: Heartbeat | None = None) -> Path:
@@ -347,7 +207,7 @@ def _execute(run: TrainingRun, heartbeat: Heartbeat, tail: LogTail) -> str:
         resumed_from_epoch=run.checkpoint_epoch if resume else None,
         epochs=config.epochs,
     )
-    progress = _Progress(run, tail)
+    progress = Progress(run, tail)
     result = train(
         config,
         coco=split_coco(coco, "train"),
@@ -394,11 +254,6 @@ def _execute(run: TrainingRun, heartbeat: Heartbeat, tail: LogTail) -> str:
     return RunStatus.SUCCEEDED
 
 
-def run_workdir(run: TrainingRun) -> Path:
-    """This claim's own local folder (another claim of the run never writes in it)."""
-    return Path(settings.DATA_DIR) / "work" / "runs" / str(run.pk) / run.claim_token[:12]
-
-
 def _resume_checkpoint(run: TrainingRun, workdir: Path) -> Path | None:
     """The run's last recorded checkpoint, verified by its sha256, or None."""
     if not run.checkpoint_file:
@@ -410,75 +265,6 @@ def _resume_checkpoint(run: TrainingRun, workdir: Path) -> Path | None:
         logger.warning("checkpoint of run %s does not match its sha256; starting over", run.pk)
         return None
     return local
-
-
-class _Progress:
-    """The engine's progress callback: records losses, epochs and checkpoints on the row."""
-
-    def __init__(self, run: TrainingRun, tail: LogTail) -> None:
-        self.run = run
-        self.tail = tail
-        self.loss_points: list[list[float]] = list(run.loss_points or [])
-        self.history: list[dict[str, Any]] = list(run.history or [])
-        self.checkpoint_file = run.checkpoint_file
-        self.last_write = 0.0
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "step":
-            self._step(event)
-        elif kind == "epoch":
-            self._epoch(event)
-
-    def _step(self, event: dict[str, Any]) -> None:
-        loss = event.get("losses", {}).get("loss")
-        if loss is not None:
-            self.loss_points.append([event.get("global_step", len(self.loss_points)), loss])
-            if len(self.loss_points) > LOSS_POINTS_MAX:
-                self.loss_points = self.loss_points[::2]
-        if time.monotonic() - self.last_write > 2:
-            self.last_write = time.monotonic()
-            update_run(
-                self.run,
-                heartbeat_at=timezone.now(),
-                loss_points=self.loss_points,
-                elapsed_seconds=event.get("elapsed_seconds", 0),
-                eta_seconds=event.get("eta_seconds"),
-            )
-
-    def _epoch(self, event: dict[str, Any]) -> None:
-        epoch = event["epoch"]
-        record = {"epoch": epoch, **event.get("losses", {})}
-        record.update({f"val_{k}": v for k, v in event.get("val", {}).items()})
-        self.history = [h for h in self.history if h["epoch"] < epoch] + [record]
-        local = run_workdir(self.run) / "last.pt"
-        digest = sha256_of(local)
-        # Under a name of this claim and epoch, never written before: a stale worker never
-        # replaces or deletes the file the row records (the one a new claim resumes from).
-        check_claim(self.run)
-        name = store_file(
-            local, f"runs/{self.run.pk}/{self.run.claim_token[:12]}/epoch-{epoch:04d}.pt"
-        )
-        try:
-            update_run(
-                self.run,
-                epoch=epoch,
-                history=self.history,
-                loss_points=self.loss_points,
-                heartbeat_at=timezone.now(),
-                elapsed_seconds=event.get("elapsed_seconds", 0),
-                eta_seconds=event.get("eta_seconds"),
-                checkpoint_file=name,
-                checkpoint_sha256=digest,
-                checkpoint_epoch=epoch,
-                log_tail=self.tail.text(),
-            )
-        except RunSuperseded:
-            default_storage.delete(name)  # recorded nowhere
-            raise
-        if self.checkpoint_file and self.checkpoint_file != name:
-            default_storage.delete(self.checkpoint_file)  # an earlier claim's last checkpoint
-        self.checkpoint_file = name
 
 
 def _phase(run_id: int) -> str:

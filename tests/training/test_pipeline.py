@@ -8,7 +8,7 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from training import pipeline
+from training import claims, pipeline
 from training.models import DatasetVersion, Reconciler, RunStatus, TrainingRun
 from training.reconcile import runs_reconcile
 
@@ -71,7 +71,7 @@ def test_reconciler_interrupts_silent_runs_and_requeues_forgotten_ones(run, sett
 
 
 def test_progress_writes_retry_while_the_database_is_unavailable(monkeypatch):
-    monkeypatch.setattr(pipeline.time, "sleep", lambda s: None)
+    monkeypatch.setattr(claims.time, "sleep", lambda s: None)
     calls = []
 
     def flaky():
