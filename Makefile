@@ -97,3 +97,10 @@ bench-peer: $(PEER_VENV)/.installed $(VENV)/.runtime-installed
 	$(PEER_VENV)/bin/python training/ml/bench_peer.py --voc $(BENCH_VOC) \
 	  --budget $(BENCH_BUDGET) --threads $(BENCH_THREADS) --imgsz $(PEER_IMGSZ) --out $(BENCH_OUT)
 	$(PY) -m training.ml.bench --table-only --voc $(BENCH_VOC) --out $(BENCH_OUT)
+
+# A 100,000-image, 1,000,000-box project on PostgreSQL (built once in its own database,
+# BENCH_SCALE_DATABASE_URL, default postgres://root@127.0.0.1:5432/bench_scale): every page,
+# the health report, "label next most useful", the COCO export and freezing, with query counts.
+.PHONY: bench-scale
+bench-scale: $(VENV)/.runtime-installed
+	@$(PY) tests/bench/bench_scale.py
