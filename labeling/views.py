@@ -20,6 +20,7 @@ from labeling.models import Category, DatasetImport, Role
 from labeling.permissions import Action, role_allows
 from training.selectors import model_list, run_list
 from training.suggestions import suggestion_dict, suggestion_list
+from training.views_models import editor_review
 
 
 @login_required
@@ -173,7 +174,9 @@ def annotate(request: HttpRequest, project_id: int, image_id: int) -> HttpRespon
     project, role = _page_project(request, project_id, Action.VIEW)
     image = selectors.image_get(project=project, image_id=image_id)
     categories = list(Category.objects.filter(project=project))
-    filters = ImageFilterForm(request.GET, categories=categories).filters()
+    review = editor_review(project=project, model_id=request.GET.get("review"))
+    # From a model's error gallery, next/previous walk its errors, not the grid's filter.
+    filters = {} if review else ImageFilterForm(request.GET, categories=categories).filters()
     [image] = selectors.with_box_counts([image])
     page_data = {
         "project": {"id": project.pk, "name": project.name},
@@ -195,6 +198,7 @@ def annotate(request: HttpRequest, project_id: int, image_id: int) -> HttpRespon
             {"id": c.pk, "name": c.name, "color": c.color, "shortcut": c.shortcut}
             for c in categories
         ],
+        "review": review,
         "editor_keys": sorted(EDITOR_KEYS),
         "per_page": IMAGES_PER_PAGE,
         "api": {
@@ -216,7 +220,13 @@ def annotate(request: HttpRequest, project_id: int, image_id: int) -> HttpRespon
     return render(
         request,
         "labeling/annotate.html",
-        {"project": project, "role": role, "image": image, "page_data": page_data},
+        {
+            "project": project,
+            "role": role,
+            "image": image,
+            "review": review,
+            "page_data": page_data,
+        },
     )
 
 

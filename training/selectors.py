@@ -49,10 +49,11 @@ def model_list_with_sweep(*, project: Project) -> QuerySet[ModelVersion]:
     )
 
 
-def image_ids_present(*, project: Project, image_ids: list[int]) -> set[int]:
-    """Those of ``image_ids`` that are still images of the project (a model's test images
-    may have been deleted since it was trained)."""
-    return set(Image.objects.filter(project=project, pk__in=image_ids).values_list("pk", flat=True))
+def image_names_present(*, project: Project, image_ids: list[int]) -> dict[int, str]:
+    """The file name of each of ``image_ids`` that is still an image of the project (a
+    model's test images may have been deleted since it was trained)."""
+    rows = Image.objects.filter(project=project, pk__in=image_ids)
+    return dict(rows.values_list("pk", "original_name"))
 
 
 def class_colours(*, project: Project) -> dict[str, str]:

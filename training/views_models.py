@@ -104,6 +104,29 @@ def model_facts(model: ModelVersion) -> dict[str, Any]:
     }
 
 
+def editor_review(*, project, model_id: str | None) -> dict[str, Any] | None:
+    """What the box editor needs when opened from a model's error gallery
+    (``?review=<model id>``): the model's detections and gt boxes of every test image, to
+    overlay them and walk the gallery's errors; None without a (known) model or when its
+    report has no detections."""
+    if not model_id or not model_id.isdigit():
+        return None
+    model = ModelVersion.objects.filter(project=project, pk=int(model_id)).first()
+    report = (model.evaluation or {}) if model else {}
+    per_image = report.get("per_image") or {}
+    if not per_image.get("images"):
+        return None
+    return {
+        "model": {"id": model.pk, "version": model.version, "threshold": model.threshold},
+        "classes": [
+            {"category_id": c["category_id"], "name": c["name"]}
+            for c in report.get("per_class") or []
+        ],
+        "images": per_image["images"],
+        "urls": {"model": reverse("model-detail", args=[project.pk, model.pk])},
+    }
+
+
 def _url_template(name: str, project_id: int) -> str:
     return reverse(name, args=[project_id, PLACEHOLDER]).replace(str(PLACEHOLDER), "{id}")
 
@@ -152,7 +175,7 @@ def model_detail(request: HttpRequest, project_id: int, model_id: int) -> HttpRe
     evaluation = {key: report.get(key) for key in PAGE_REPORT_KEYS}
     per_image = evaluation["per_image"] or {}
     image_ids = [image["id"] for image in per_image.get("images", [])]
-    present = selectors.image_ids_present(project=project, image_ids=image_ids)
+    names = selectors.image_names_present(project=project, image_ids=image_ids)
     page_data = {
         "model": {
             "id": model.pk,
@@ -165,7 +188,8 @@ def model_detail(request: HttpRequest, project_id: int, model_id: int) -> HttpRe
         # The project's colour of each class (by name), for the charts.
         "class_colours": selectors.class_colours(project=project),
         "evaluation": evaluation,
-        "images_present": sorted(present),
+        "images_present": sorted(names),
+        "image_names": {str(pk): name for pk, name in names.items()},
         "can_train": role_allows(role, Action.TRAIN),
         "can_serve": role_allows(role, Action.SERVE),
         # Saving thresholds: owners only once this version is the production one.

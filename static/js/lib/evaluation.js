@@ -82,6 +82,39 @@ export function errorCount(found) {
   return found.fp.length + found.fn.length + found.wrong_class.length + found.poor_localisation.length;
 }
 
+// Every error of a classified image as {kind, classes, det, gt} (det/gt: the indexes of
+// the detection and of the gt box concerned, -1 for none), in the gallery's order.
+export function errorsOf(image, found) {
+  const list = [];
+  const det = (p) => image.det[p][5];
+  const gt = (g) => image.gt[g][4];
+  for (const p of found.fp) list.push({ kind: "fp", classes: [det(p)], det: p, gt: -1 });
+  for (const g of found.fn) list.push({ kind: "fn", classes: [gt(g)], det: -1, gt: g });
+  for (const kind of ["wrong_class", "poor_localisation"]) {
+    for (const [p, g] of found[kind]) list.push({ kind, classes: [det(p), gt(g)], det: p, gt: g });
+  }
+  return list;
+}
+
+// Whether an error passes the gallery's filter ({kind: "" or a kind, categoryId: null or
+// a category id of the report}).
+export function errorMatches(error, { kind = "", categoryId = null } = {}) {
+  return (!kind || error.kind === kind) && (categoryId === null || error.classes.includes(categoryId));
+}
+
+// The error gallery of classified images ([{image, found}]): those with an error passing
+// the filter, worst first (most matching errors, then most errors; ties keep the report's
+// order), as {image, found, matching}. The model page shows them; the editor walks them.
+export function gallery(classified, filter = {}) {
+  return classified
+    .map((entry) => {
+      const matching = errorsOf(entry.image, entry.found).filter((e) => errorMatches(e, filter)).length;
+      return { ...entry, matching };
+    })
+    .filter((entry) => entry.matching > 0)
+    .sort((a, b) => b.matching - a.matching || errorCount(b.found) - errorCount(a.found));
+}
+
 // Precision, recall and F1 from counts, as evaluate.py's _counts().
 export function fromCounts(tp, fp, fn) {
   const precision = tp + fp ? tp / (tp + fp) : 0;

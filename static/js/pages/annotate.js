@@ -17,10 +17,11 @@ import { testHook } from "../lib/editor/hook.js";
 import { ImageCache } from "../lib/editor/images.js";
 import { listenToKeys } from "../lib/editor/keys.js";
 import { Lists } from "../lib/editor/lists.js";
-import { Navigation } from "../lib/editor/navigation.js";
+import { metaOf, Navigation } from "../lib/editor/navigation.js";
 import * as panels from "../lib/editor/panels.js";
 import { Pointer } from "../lib/editor/pointer.js";
 import { Renderer } from "../lib/editor/render.js";
+import { Review } from "../lib/editor/review.js";
 import { Sessions } from "../lib/editor/sessions.js";
 import { Sidebar } from "../lib/editor/sidebar.js";
 import { Suggestions } from "../lib/editor/suggestions.js";
@@ -31,7 +32,8 @@ const data = pageData();
 const $ = (id) => document.getElementById(id);
 const fill = (template, id) => template.replace("{id}", String(id));
 const filterQuery = new URLSearchParams(data.filters).toString();
-const withFilters = (base) => (filterQuery ? `${base}?${filterQuery}` : base);
+let pageQuery = filterQuery; // the URL's query: the grid's filters, or the model review's
+const withFilters = (base) => (pageQuery ? `${base}?${pageQuery}` : base);
 
 // --- State ----------------------------------------------------------------------------
 
@@ -141,7 +143,10 @@ const sessions = new Sessions({
   showConflict: () => sidebar.showConflict(),
   reconcile: (session) => suggestions.reconcile(session),
 });
-const navigation = new Navigation({ data, editor, open });
+const review = new Review({ data, editor });
+editor.review = review.active ? review : null;
+if (review.active) pageQuery = review.query;
+const navigation = new Navigation({ data, editor, review, open });
 const edits = new Edits({
   data,
   editor,
@@ -223,6 +228,7 @@ async function open(imageId, options = {}) {
   document.title = `${imageMeta.original_name} · ${data.project.name} · Detection Studio`;
   updateToolbar(editor);
   lists.schedule();
+  review.describe(imageId);
   if (session.saver.status === "conflict") sidebar.showConflict();
   if (entry.fetchedAt && performance.now() - entry.fetchedAt > 2000) sessions.refresh(session);
   entry.fetchedAt = performance.now();
@@ -230,7 +236,7 @@ async function open(imageId, options = {}) {
     if (token !== openToken) return;
     navigation.showPosition(found);
     for (const near of [found.next, found.previous]) {
-      if (near) cache.get(near.id, { meta: near });
+      if (near) cache.get(near.id, { meta: metaOf(near) });
     }
   }).catch(() => {});
   return true;
@@ -368,6 +374,7 @@ function start() {
     sessions,
     suggestions,
     frames,
+    review,
     keptEdits: () => keptEdits,
   });
   window.__editor = { ...hook, ready };

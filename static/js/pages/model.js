@@ -2,6 +2,7 @@
 // error gallery, all recomputed in the browser from the stored sweep and detections.
 import { api, pageData } from "../lib/api.js";
 import * as ev from "../lib/evaluation.js";
+import { fromQuery, toQuery } from "../lib/review_query.js";
 
 const data = pageData();
 const report = data.evaluation || {};
@@ -12,6 +13,7 @@ const nameOf = new Map(classes.map((c) => [c.category_id, c.name]));
 const categoryIds = classes.map((c) => c.category_id);
 const images = report.per_image ? report.per_image.images.map(ev.prepareImage) : null;
 const present = new Set(data.images_present || []);
+const imageNames = data.image_names || {}; // image id -> file name (the images still there)
 const PAGE = 48;
 const KIND_LABELS = {
   tp: "correct",
@@ -36,10 +38,30 @@ const state = {
   errorKind: "",
   shown: PAGE,
 };
-for (const [name, value] of Object.entries(data.model.class_thresholds || {})) {
-  if (nameOf.size && classes.some((c) => c.name === name)) {
-    state.overrides[name] = ev.nearestIndex(thresholds, value);
-  }
+// Come back from the editor: the threshold and filter of the link it was opened from.
+const asked = fromQuery(window.location.search);
+const known = (name) => nameOf.size && classes.some((c) => c.name === name);
+const ownThresholds = asked.threshold === null ? data.model.class_thresholds || {} : asked.classThresholds;
+for (const [name, value] of Object.entries(ownThresholds)) {
+  if (known(name)) state.overrides[name] = ev.nearestIndex(thresholds, value);
+}
+if (asked.threshold !== null) state.index = ev.nearestIndex(thresholds, asked.threshold);
+if (asked.kind) state.errorKind = asked.kind;
+if (asked.categoryId !== null && nameOf.has(asked.categoryId)) state.errorClass = String(asked.categoryId);
+
+// The link into the editor: the image, with this threshold and filter (error: the one clicked).
+function editorLink(imageId, error = null) {
+  const classThresholds = {};
+  for (const [name, index] of Object.entries(state.overrides)) classThresholds[name] = thresholds[index];
+  const query = toQuery({
+    threshold: thresholds[state.index],
+    classThresholds,
+    kind: state.errorKind,
+    categoryId: state.errorClass === "" ? null : Number(state.errorClass),
+    error,
+  });
+  query.set("review", String(data.model.id));
+  return `${data.urls.editor.replace("{id}", imageId)}?${query}`;
 }
 
 function showError(error) {
@@ -237,18 +259,6 @@ function renderConfusion(matrix, note) {
   field("confusion-note").textContent = note;
 }
 
-function errorsOf(image, found) {
-  // Every error of an image as {kind, classes}, for the filters.
-  const list = [];
-  const det = (p) => image.det[p][5];
-  const gt = (g) => image.gt[g][4];
-  for (const p of found.fp) list.push({ kind: "fp", classes: [det(p)] });
-  for (const g of found.fn) list.push({ kind: "fn", classes: [gt(g)] });
-  for (const [p, g] of found.wrong_class) list.push({ kind: "wrong_class", classes: [det(p), gt(g)] });
-  for (const [p, g] of found.poor_localisation) list.push({ kind: "poor_localisation", classes: [det(p), gt(g)] });
-  return list;
-}
-
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 const escape = (text) => String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]);
 
@@ -295,12 +305,14 @@ function card({ image, found, matching }) {
   let frame = `<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="Test image ${image.id}">` +
     `${picture}${boxes.join("")}</svg>`;
   if (here) {
-    const editor = escape(data.urls.editor.replace("{id}", image.id));
+    const editor = escape(editorLink(image.id));
     frame = `<a href="${editor}" title="Open in the editor">${frame}</a>`;
   }
   const parts = Object.entries(counts).filter(([, n]) => n).map(([kind, n]) => `${n} ${KIND_LABELS[kind]}`);
   const attrs = Object.entries(counts).map(([kind, n]) => ` data-${DATA_ATTRIBUTES[kind]}="${n}"`).join("");
-  const meta = `#${image.id} · ${escape(parts.join(" · "))}${here ? "" : " · image deleted"}`;
+  const name = here ? imageNames[image.id] : (image.file_name || "").split("/").pop();
+  const caption = `<span class="file-name" data-field="file-name">${escape(name || `image ${image.id}`)}</span>`;
+  const meta = `${caption} · ${escape(parts.join(" · "))}${here ? "" : " · image deleted"}`;
   return `<li class="error-card" data-image-id="${image.id}" data-errors="${ev.errorCount(found)}" ` +
     `data-matching="${matching}"${attrs}>${frame}<div class="meta">${meta}</div></li>`;
 }
@@ -326,18 +338,8 @@ function renderGallery() {
     `At threshold ${ev.fmt(t, 2)}${own}, IoU 0.5: rows are the ground truth, columns the predictions; ` +
       '"background" is a missed box (last column) or a spurious one (last row).',
   );
-  const wantedClass = state.errorClass === "" ? null : Number(state.errorClass);
-  const shown = classified
-    .map((entry) => {
-      const matching = errorsOf(entry.image, entry.found).filter(
-        (e) =>
-          (!state.errorKind || e.kind === state.errorKind) &&
-          (wantedClass === null || e.classes.includes(wantedClass)),
-      ).length;
-      return { ...entry, matching };
-    })
-    .filter((entry) => entry.matching > 0)
-    .sort((a, b) => b.matching - a.matching || ev.errorCount(b.found) - ev.errorCount(a.found));
+  const filter = { kind: state.errorKind, categoryId: state.errorClass === "" ? null : Number(state.errorClass) };
+  const shown = ev.gallery(classified, filter);
   $("#errors .gallery").innerHTML = shown.slice(0, state.shown).map(card).join("");
   const more = shown.length > state.shown ? `, the worst ${state.shown} shown` : "";
   field("gallery-count").textContent = `${shown.length} of ${images.length} test images${more}`;
@@ -368,6 +370,8 @@ function setUp() {
   buildClassTable();
   const select = $("#error-class");
   for (const c of classes) select.add(new Option(c.name, String(c.category_id)));
+  select.value = state.errorClass;
+  $("#error-kind").value = state.errorKind;
   if (!sweep) {
     $("#no-sweep").hidden = false;
     $("#sweep-ui").hidden = true;
@@ -411,6 +415,15 @@ $("#error-kind").addEventListener("change", (event) => {
   state.errorKind = event.target.value;
   state.shown = PAGE;
   renderGallery();
+});
+// A click on one error's box opens the editor with that error highlighted.
+$("#errors .gallery").addEventListener("click", (event) => {
+  const box = event.target.closest("rect[data-kind]");
+  const link = event.target.closest("a");
+  const card = event.target.closest("li[data-image-id]");
+  if (!box || !link || !card || !ev.KINDS.includes(box.dataset.kind)) return;
+  const index = (name) => (box.dataset[name] === undefined ? -1 : Number(box.dataset[name]));
+  link.href = editorLink(card.dataset.imageId, { kind: box.dataset.kind, det: index("det"), gt: index("gt") });
 });
 $("#gallery-more").addEventListener("click", () => {
   state.shown += PAGE;

@@ -43,6 +43,7 @@ export class Frames {
         isVisible: editor.isVisible,
         skip: editor.lifted,
         suggestions: editor.doc.pending(),
+        review: editor.review ? editor.review.overlay(editor.doc.imageId) : null,
       });
     }
     if (dirty.overlay) {

@@ -2,7 +2,8 @@
 // benchmarks): state() (boxes in image pixels, the view transform, the save state),
 // idle() (a promise: nothing left to send) and frameTimes(); the page adds `ready`.
 // `page` is the editor page's context (pages/annotate.js):
-// {editor, view, cache, sessions, suggestions, frames, keptEdits() -> Promise}.
+// {editor, view, cache, sessions, suggestions, frames, review, keptEdits() -> Promise}.
+// review() says what a model review draws on the image shown (lib/editor/review.js).
 
 export function testHook(page) {
   const { editor, view, cache, sessions, suggestions, frames } = page;
@@ -45,5 +46,6 @@ export function testHook(page) {
       await Promise.all([...sessions.values()].map((s) => s.saver.idle()));
     },
     frameTimes: () => frames.times.slice(),
+    review: () => (editor.doc ? page.review.snapshot(editor.doc.imageId) : null),
   };
 }

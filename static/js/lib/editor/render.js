@@ -46,7 +46,9 @@ export class Renderer {
 
   // boxes: the image's boxes; skip: key of a box drawn on the overlay instead;
   // suggestions: the pending ones (box-like, with `score`), drawn dashed.
-  drawBoxes(boxes, { colorOf, isVisible, labelOf, skip = null, suggestions = [] }) {
+  // review: the model's detections and the error highlighted (lib/editor/review.js
+  // overlay()), or null.
+  drawBoxes(boxes, { colorOf, isVisible, labelOf, skip = null, suggestions = [], review = null }) {
     const ctx = this._begin("boxes");
     const { scale, ox, oy } = this.view;
     const groups = new Map();
@@ -72,6 +74,32 @@ export class Renderer {
       }
     }
     this._suggestions(ctx, suggestions, { colorOf, isVisible, labelOf, skip });
+    if (review) this._review(ctx, review);
+  }
+
+  // A model's detections under review: finely dashed, labelled with class and score; the
+  // error highlighted: a thick orange frame with what it is.
+  _review(ctx, { detections, focus, colorOf }) {
+    const { scale, ox, oy } = this.view;
+    const rect = (b) => [b.x * scale + ox, b.y * scale + oy, b.w * scale, b.h * scale];
+    ctx.lineWidth = 1.5;
+    ctx.setLineDash([3, 3]);
+    for (const d of detections) {
+      ctx.strokeStyle = colorOf(d.c);
+      ctx.strokeRect(...rect(d));
+    }
+    ctx.setLineDash([]);
+    ctx.font = "12px system-ui, sans-serif";
+    if (detections.length <= LABELS_UP_TO) {
+      for (const d of detections) this._label(ctx, d, d.label, "rgba(29,35,48,.75)");
+    }
+    if (!focus) return;
+    const [x, y, w, h] = rect(focus);
+    ctx.lineWidth = 4;
+    ctx.strokeStyle = focus.color;
+    ctx.strokeRect(x - 3, y - 3, w + 6, h + 6);
+    // the label just under the frame
+    this._label(ctx, { x: focus.x, y: focus.y + focus.h + 20 / scale }, focus.label, focus.color);
   }
 
   _suggestions(ctx, suggestions, { colorOf, isVisible, labelOf, skip }) {
