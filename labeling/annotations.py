@@ -20,7 +20,7 @@ with the version it started from (``annotations_save``). Rules:
 - Every applied save or revert appends one ``AnnotationChange`` (who, when, request id,
   boxes before and after); a revert restores the state after (or before) a past change
   as a new change, under the same version check.
-- Model suggestions (training/suggestions.py, where the editor's contract is): a new box
+- Model suggestions (labeling/suggestions.py, where the editor's contract is): a new box
   may carry ``suggestion_id`` (it was made from that pending suggestion of the image) and
   a save may list ``rejected_suggestions`` (and ``reopened_suggestions``, the editor's
   undo of a saved decision); all are decided in the save's transaction, and an accepted
@@ -39,8 +39,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from labeling import suggestions
 from labeling.models import Annotation, AnnotationChange, Category, Image, ImageStatus
-from training import suggestions
 
 CLIP_TOLERANCE = 1.0  # pixels a box may stick out of the image and still be clipped
 

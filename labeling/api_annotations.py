@@ -7,7 +7,7 @@
 
 The rules (versions, repeats, validation, status) are in labeling/annotations.py and
 labeling/review.py; accepting and rejecting model suggestions in a save (``suggestion_id``
-on a box, ``rejected_suggestions``) in training/suggestions.py.
+on a box, ``rejected_suggestions``) in labeling/suggestions.py.
 """
 
 from __future__ import annotations

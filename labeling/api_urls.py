@@ -2,7 +2,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from labeling import api, api_annotations, api_categories, api_datasets, api_images
+from labeling import (
+    api,
+    api_annotations,
+    api_categories,
+    api_datasets,
+    api_images,
+    api_suggestions,
+)
 
 urlpatterns = [
     path("projects", api.ProjectListView.as_view(), name="api-projects"),
@@ -81,6 +88,11 @@ urlpatterns = [
         "projects/<int:project_id>/images/<int:image_id>/annotations/revert",
         api_annotations.ImageAnnotationRevertView.as_view(),
         name="api-image-annotations-revert",
+    ),
+    path(
+        "projects/<int:project_id>/images/<int:image_id>/suggestions",
+        api_suggestions.ImageSuggestionsView.as_view(),
+        name="api-image-suggestions",
     ),
     path(
         "projects/<int:project_id>/images/<int:image_id>/review",

@@ -31,6 +31,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from celery import current_app
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -49,7 +50,6 @@ from labeling.models import (
     ImageStatus,
     Project,
 )
-from labeling.tasks import dataset_import_task
 
 logger = logging.getLogger(__name__)
 
@@ -189,8 +189,13 @@ def dataset_import_enqueue(
             upload=stored,
             created_by=user,
         )
-        transaction.on_commit(lambda: dataset_import_task.delay(record.pk))
+        transaction.on_commit(lambda: _enqueue(record.pk))
     return record
+
+
+def _enqueue(import_id: int) -> None:
+    # By name: this module never imports labeling.tasks, which calls it.
+    current_app.signature("labeling.tasks.dataset_import_task", args=[import_id]).apply_async()
 
 
 def dataset_import_run(*, import_id: int) -> DatasetImport | None:

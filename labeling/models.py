@@ -268,3 +268,58 @@ class DatasetImport(models.Model):
 
     def __str__(self) -> str:
         return f"import of {self.source_name} into {self.project_id}: {self.status}"
+
+
+# --- Model suggestions (labeling/suggestions.py, where the editor's contract is) ------------
+
+
+class SuggestionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+    SUPERSEDED = "superseded", "Superseded"  # a later job suggested again for the image
+
+
+class Suggestion(models.Model):
+    """A box a model proposed for an image: never a label until a person accepts it.
+
+    Accepting it (in the annotation save, labeling/annotations.py) creates a normal
+    Annotation (``annotation``) whose origin is kept in the AnnotationChange history.
+    A pre-label job of the training app stores them (``suggestions_replace``); ``job_id``,
+    ``model_id`` and ``model_version`` say where one came from, as plain numbers: labeling
+    knows nothing of training. The table keeps the name it had there.
+    """
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="suggestions")
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="suggestions")
+    job_id = models.BigIntegerField(db_index=True)  # the pre-label job that made it
+    model_id = models.BigIntegerField()  # the model version's id and number
+    model_version = models.PositiveIntegerField()
+    x = models.FloatField()
+    y = models.FloatField()
+    w = models.FloatField()
+    h = models.FloatField()
+    score = models.FloatField()
+    status = models.CharField(
+        max_length=12, choices=SuggestionStatus.choices, default=SuggestionStatus.PENDING
+    )
+    annotation = models.ForeignKey(
+        Annotation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "training_suggestion"
+        ordering = ["image_id", "-score", "id"]
+        indexes = [models.Index(fields=["image", "status"], name="suggestion_image_status")]
+
+    def __str__(self) -> str:
+        return f"suggestion {self.pk} ({self.status}) on image {self.image_id}"
+
+    @property
+    def bbox(self) -> list[float]:
+        return [self.x, self.y, self.w, self.h]

@@ -6,7 +6,6 @@ from labeling import views
 
 urlpatterns = [
     path("projects/", views.project_list, name="project-list"),
-    path("projects/<int:project_id>/", views.project_detail, name="project-detail"),
     path("projects/<int:project_id>/upload/", views.project_upload, name="project-upload"),
     path("projects/<int:project_id>/images/", views.project_images, name="project-images"),
     path("projects/<int:project_id>/health/", views.project_health, name="project-health"),

@@ -1,4 +1,7 @@
-"""Pages of projects. Writes go through the JSON API (labeling/api.py)."""
+"""Pages of projects. Writes go through the JSON API (labeling/api.py).
+
+The project page itself, which shows runs and models too, is training/views_project.py.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +14,13 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from labeling import annotations, health, selectors
+from labeling import annotations, editor_review, health, selectors
 from labeling.api_images import ImageSerializer, neighbours_data
 from labeling.categories import EDITOR_KEYS
-from labeling.formats import FORMATS
 from labeling.forms import ImageFilterForm
-from labeling.models import Category, DatasetImport, Role
+from labeling.models import Category
 from labeling.permissions import Action, role_allows
-from training.selectors import model_list, run_list
-from training.suggestions import suggestion_dict, suggestion_list
-from training.views_models import editor_review
+from labeling.suggestions import suggestion_dict, suggestion_list
 
 
 @login_required
@@ -31,58 +31,6 @@ def project_list(request: HttpRequest) -> HttpResponse:
     return render(
         request, "labeling/project_list.html", {"projects": projects, "page_data": page_data}
     )
-
-
-@login_required
-@require_GET
-def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
-    project, role = selectors.project_get_with_role(user=request.user, project_id=project_id)
-    can = {action.value: role_allows(role, action) for action in Action}
-    page_data = {
-        "project": {"id": project.pk, "name": project.name},
-        "role": role,
-        "can": can,
-        "api": {
-            "project": reverse("api-project", args=[project.pk]),
-            "members": reverse("api-project-members", args=[project.pk]),
-            "categories": reverse("api-categories", args=[project.pk]),
-            "imports": reverse("api-imports", args=[project.pk]),
-            "prelabel": reverse("api-prelabel-jobs", args=[project.pk]),
-            "most_useful": reverse("api-images-most-useful", args=[project.pk]),
-        },
-        "urls": {
-            "projects": reverse("project-list"),
-            "annotate": _image_url_template("annotate", project),
-        },
-    }
-    return render(
-        request,
-        "labeling/project_detail.html",
-        {
-            "project": project,
-            "role": role,
-            "can": can,
-            "roles": Role.choices,
-            "memberships": selectors.membership_list(project=project),
-            "page_data": page_data,
-            "runs": run_list(project=project)[:5],
-            "models": model_list(project=project)[:5],
-            **_dataset_context(project),
-        },
-    )
-
-
-def _dataset_context(project) -> dict:
-    """What the project page shows of images, classes, imports and exports."""
-    return {
-        "image_summary": selectors.image_summary(project=project),
-        "categories": selectors.category_list(project=project),
-        "imports": DatasetImport.objects.filter(project=project)[:5],
-        "export_formats": [
-            (name, reverse("api-project-export", args=[project.pk, name])) for name in FORMATS
-        ],
-        "import_formats": ["auto", *FORMATS],
-    }
 
 
 def _page_project(request: HttpRequest, project_id: int, action: Action):
@@ -174,7 +122,7 @@ def annotate(request: HttpRequest, project_id: int, image_id: int) -> HttpRespon
     project, role = _page_project(request, project_id, Action.VIEW)
     image = selectors.image_get(project=project, image_id=image_id)
     categories = list(Category.objects.filter(project=project))
-    review = editor_review(project=project, model_id=request.GET.get("review"))
+    review = editor_review.review_data(project=project, model_id=request.GET.get("review"))
     # From a model's error gallery, next/previous walk its errors, not the grid's filter.
     filters = {} if review else ImageFilterForm(request.GET, categories=categories).filters()
     [image] = selectors.with_box_counts([image])
@@ -202,18 +150,18 @@ def annotate(request: HttpRequest, project_id: int, image_id: int) -> HttpRespon
         "editor_keys": sorted(EDITOR_KEYS),
         "per_page": IMAGES_PER_PAGE,
         "api": {
-            "image": _image_url_template("api-image", project),
-            "annotations": _image_url_template("api-image-annotations", project),
-            "suggestions": _image_url_template("api-image-suggestions", project),
-            "history": _image_url_template("api-image-annotations-history", project),
-            "revert": _image_url_template("api-image-annotations-revert", project),
-            "review": _image_url_template("api-image-review", project),
-            "neighbours": _image_url_template("api-image-neighbours", project),
-            "file": _image_url_template("api-image-file", project),
+            "image": image_url_template("api-image", project),
+            "annotations": image_url_template("api-image-annotations", project),
+            "suggestions": image_url_template("api-image-suggestions", project),
+            "history": image_url_template("api-image-annotations-history", project),
+            "revert": image_url_template("api-image-annotations-revert", project),
+            "review": image_url_template("api-image-review", project),
+            "neighbours": image_url_template("api-image-neighbours", project),
+            "file": image_url_template("api-image-file", project),
             "shortcuts": reverse("api-category-shortcuts", args=[project.pk]),
         },
         "urls": {
-            "annotate": _image_url_template("annotate", project),
+            "annotate": image_url_template("annotate", project),
             "grid": reverse("project-images", args=[project.pk]),
         },
     }
@@ -233,5 +181,5 @@ def annotate(request: HttpRequest, project_id: int, image_id: int) -> HttpRespon
 _ID = 2_147_483_647  # stands for the image id in URL templates ("{id}" in the page data)
 
 
-def _image_url_template(name: str, project) -> str:
+def image_url_template(name: str, project) -> str:
     return reverse(name, args=[project.pk, _ID]).replace(str(_ID), "{id}")

@@ -281,7 +281,7 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "training.models.RunStatus",
         "AnnotationChangeKindEnum": "labeling.models.AnnotationChange.Kind",
         "PrelabelStatusEnum": "training.models.PrelabelStatus",
-        "SuggestionStatusEnum": "training.models.SuggestionStatus",
+        "SuggestionStatusEnum": "labeling.models.SuggestionStatus",
     },
 }
 

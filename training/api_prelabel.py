@@ -3,10 +3,10 @@
 /projects/<pid>/prelabel                        GET jobs (newest first), POST start one (202)
 /projects/<pid>/prelabel/<job_id>               GET a job and its progress
 /projects/<pid>/prelabel/<job_id>/cancel        POST cancel it
-/projects/<pid>/images/<iid>/suggestions        GET an image's pending suggestions (editor)
 /projects/<pid>/images/most-useful              GET unlabeled images, least sure first
 
-The rules are in training/prelabel.py; the editor's contract in training/suggestions.py.
+The rules are in training/prelabel.py. The suggestions a job makes are labeling's: the
+editor reads them from labeling/api_suggestions.py (contract: labeling/suggestions.py).
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from labeling import selectors as labeling_selectors
 from labeling.api import ProjectScopedView
 from labeling.models import ImageStatus, Split
 from labeling.permissions import Action
 from studio.api_input import StrictSerializer, refuse_unknown_fields
 from studio.pagination import LimitOffsetPagination
-from training import prelabel, suggestions
+from training import prelabel
 from training.models import ModelVersion, PrelabelJob
 
 
@@ -71,28 +70,6 @@ class PrelabelJobSerializer(serializers.ModelSerializer):
 
     def get_url(self, job: PrelabelJob) -> str:
         return reverse("api-prelabel-job", args=[job.project_id, job.pk])
-
-
-class SuggestionModelSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    version = serializers.IntegerField()
-
-
-class SuggestionSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    category_id = serializers.IntegerField()
-    bbox = serializers.ListField(
-        child=serializers.FloatField(), help_text="[x, y, w, h] in the image's pixels."
-    )
-    score = serializers.FloatField()
-    model_version = SuggestionModelSerializer()
-    job = serializers.IntegerField()
-    created_at = serializers.DateTimeField()
-
-
-class ImageSuggestionsSerializer(serializers.Serializer):
-    image = serializers.IntegerField()
-    suggestions = SuggestionSerializer(many=True)
 
 
 class UsefulImageSerializer(serializers.Serializer):
@@ -190,16 +167,6 @@ class PrelabelJobCancelView(_JobView):
         refuse_unknown_fields(request.data, ())
         job = prelabel.prelabel_cancel(job=self._job(job_id))
         return Response(PrelabelJobSerializer(job).data)
-
-
-class ImageSuggestionsView(ProjectScopedView):
-    project_actions = {"GET": Action.VIEW}
-
-    @extend_schema(responses=ImageSuggestionsSerializer)
-    def get(self, request, project_id: int, image_id: int):
-        image = labeling_selectors.image_get(project=self.project, image_id=image_id)
-        found = [suggestions.suggestion_dict(s) for s in suggestions.suggestion_list(image=image)]
-        return Response({"image": image.pk, "suggestions": found})
 
 
 class ImagesMostUsefulView(ProjectScopedView):

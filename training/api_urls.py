@@ -33,11 +33,6 @@ urlpatterns = [
         name="api-prelabel-job-cancel",
     ),
     path(
-        "projects/<int:project_id>/images/<int:image_id>/suggestions",
-        api_prelabel.ImageSuggestionsView.as_view(),
-        name="api-image-suggestions",
-    ),
-    path(
         "projects/<int:project_id>/images/most-useful",
         api_prelabel.ImagesMostUsefulView.as_view(),
         name="api-images-most-useful",

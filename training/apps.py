@@ -6,3 +6,16 @@ from django.apps import AppConfig
 class TrainingConfig(AppConfig):
     name = "training"
     verbose_name = "Training"
+
+    def ready(self) -> None:
+        # The editor overlays a model's errors (labeling/editor_review.py); labeling never
+        # imports training, so training hands it the data.
+        from labeling.editor_review import review_provider_set
+
+        review_provider_set(_editor_review)
+
+
+def _editor_review(**kwargs):
+    from training.views_models import editor_review
+
+    return editor_review(**kwargs)

@@ -153,7 +153,7 @@ class ModelVersion(models.Model):
         return f"model v{self.version} of project {self.project_id}"
 
 
-# --- Model-assisted labeling (training/prelabel.py, training/suggestions.py) -----------------
+# --- Model-assisted labeling (training/prelabel.py; its suggestions: labeling/suggestions.py) -
 
 
 class PrelabelStatus(models.TextChoices):
@@ -208,60 +208,6 @@ class PrelabelJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in PRELABEL_FINISHED
-
-
-class SuggestionStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    ACCEPTED = "accepted", "Accepted"
-    REJECTED = "rejected", "Rejected"
-    SUPERSEDED = "superseded", "Superseded"  # a later job suggested again for the image
-
-
-class Suggestion(models.Model):
-    """A box a model proposed for an image: never a label until a person accepts it.
-
-    Accepting it (in the annotation save, labeling/annotations.py) creates a normal
-    Annotation (``annotation``) whose origin is kept in the AnnotationChange history.
-    """
-
-    job = models.ForeignKey(PrelabelJob, on_delete=models.CASCADE, related_name="suggestions")
-    image = models.ForeignKey(
-        "labeling.Image", on_delete=models.CASCADE, related_name="suggestions"
-    )
-    category = models.ForeignKey(
-        "labeling.Category", on_delete=models.CASCADE, related_name="suggestions"
-    )
-    x = models.FloatField()
-    y = models.FloatField()
-    w = models.FloatField()
-    h = models.FloatField()
-    score = models.FloatField()
-    status = models.CharField(
-        max_length=12, choices=SuggestionStatus.choices, default=SuggestionStatus.PENDING
-    )
-    annotation = models.ForeignKey(
-        "labeling.Annotation",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["image_id", "-score", "id"]
-        indexes = [models.Index(fields=["image", "status"], name="suggestion_image_status")]
-
-    def __str__(self) -> str:
-        return f"suggestion {self.pk} ({self.status}) on image {self.image_id}"
-
-    @property
-    def bbox(self) -> list[float]:
-        return [self.x, self.y, self.w, self.h]
 
 
 class PrelabelResult(models.Model):

@@ -5,14 +5,15 @@
 - ``prelabel_execute`` (worker, ``training.tasks.prelabel_run``): claims the job, freezes
   its image set, then batch by batch runs the model (the cached ONNX Runtime session of
   training/inference.py), stores the detections at or above the thresholds as
-  Suggestions (replacing the pending suggestions older jobs made for those images) and
+  suggestions through labeling's ``suggestions_replace`` (replacing the pending
+  suggestions older jobs made for those images) and
   one PrelabelResult per image (how unsure the model was), and records the progress.
   Each batch is one transaction, so a redelivered job skips the images already done;
   the cancel flag is read before every batch.
 - ``images_most_useful`` (selector): the unlabeled images ordered by the uncertainty of
   the project's latest finished job ("label next most useful").
 
-Suggestions are never labels (training/suggestions.py).
+Suggestions are never labels (labeling/suggestions.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -29,16 +31,10 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from labeling import ingest, selectors
+from labeling import ingest, selectors, suggestions
 from labeling.models import Image, ImageStatus, Project
-from training.models import (
-    ModelVersion,
-    PrelabelJob,
-    PrelabelResult,
-    PrelabelStatus,
-    Suggestion,
-    SuggestionStatus,
-)
+from labeling.suggestions import ProposedBox, SuggestionSource
+from training.models import ModelVersion, PrelabelJob, PrelabelResult, PrelabelStatus
 
 logger = logging.getLogger(__name__)
 
@@ -96,9 +92,9 @@ def prelabel_start(
 
 
 def prelabel_enqueue(*, job_id: int) -> None:
-    from training.tasks import prelabel_run
-
-    prelabel_run.apply_async(args=[job_id], queue="default")
+    # By name: this module never imports training.tasks, which calls it.
+    task = current_app.signature("training.tasks.prelabel_run", args=[job_id], queue="default")
+    task.apply_async()
 
 
 def prelabel_cancel(*, job: PrelabelJob) -> PrelabelJob:
@@ -167,7 +163,7 @@ def _claim(job_id: int) -> PrelabelJob | None:
         job.started_at = job.started_at or now
         # Counters from what is stored (a redelivered job counts again from there).
         job.processed = PrelabelResult.objects.filter(job=job).count()
-        job.suggestion_count = Suggestion.objects.filter(job=job).count()
+        job.suggestion_count = suggestions.suggestion_count(job_id=job.pk)
         job.failed_images = 0
         job.save()
     return job
@@ -186,6 +182,7 @@ def _run(job: PrelabelJob) -> str:
     from training.ml import runtime
 
     model = ModelVersion.objects.defer("evaluation").get(pk=job.model_id)
+    source = SuggestionSource(job_id=job.pk, model_id=model.pk, model_version=model.version)
     loaded = inference.model_loaded(model)
     thresholds = inference.thresholds_for(model, loaded, job.threshold)
     categories = inference.model_category_ids(model, loaded)
@@ -209,10 +206,10 @@ def _run(job: PrelabelJob) -> str:
                 continue
             boxes, scores, labels = inference.image_detect(loaded, pixels)
             stats = runtime.uncertainty(scores, labels, thresholds)
-            made = _suggestions(job, image, boxes, scores, labels, thresholds, categories)
+            made = _proposed(image, boxes, scores, labels, thresholds, categories)
             proposed += made
             results.append(PrelabelResult(job=job, image=image, suggested=len(made), **stats))
-        _store(job, results, proposed, failed_in_batch=failed)
+        _store(job, source, results, proposed, failed_in_batch=failed)
         failed = 0
     PrelabelJob.objects.filter(pk=job.pk).update(
         status=PrelabelStatus.SUCCEEDED, finished_at=timezone.now(), heartbeat_at=timezone.now()
@@ -225,7 +222,7 @@ def _pixels(image: Image):
         return ingest.image_rgb(handle.read())
 
 
-def _suggestions(job, image, boxes, scores, labels, thresholds, categories) -> list[Suggestion]:
+def _proposed(image, boxes, scores, labels, thresholds, categories) -> list[ProposedBox]:
     keep = scores >= thresholds[labels]
     made = []
     for box, score, label in zip(
@@ -236,30 +233,19 @@ def _suggestions(job, image, boxes, scores, labels, thresholds, categories) -> l
         x2, y2 = min(box[2], float(image.width)), min(box[3], float(image.height))
         if category is None or x2 - x1 <= 0 or y2 - y1 <= 0:
             continue
-        made.append(
-            Suggestion(
-                job=job,
-                image=image,
-                category_id=category,
-                x=x1,
-                y=y1,
-                w=x2 - x1,
-                h=y2 - y1,
-                score=float(score),
-            )
-        )
+        bbox = (x1, y1, x2 - x1, y2 - y1)
+        made.append(ProposedBox(image.pk, category, bbox, float(score)))
     return made
 
 
-def _store(job, results: list[PrelabelResult], proposed: list[Suggestion], failed_in_batch):
+def _store(
+    job, source, results: list[PrelabelResult], proposed: list[ProposedBox], failed_in_batch
+):
     from django.db.models import F
 
     image_ids = [r.image_id for r in results]
     with transaction.atomic():
-        Suggestion.objects.filter(image_id__in=image_ids, status=SuggestionStatus.PENDING).exclude(
-            job=job
-        ).update(status=SuggestionStatus.SUPERSEDED, decided_at=timezone.now())
-        Suggestion.objects.bulk_create(proposed)
+        suggestions.suggestions_replace(source=source, image_ids=image_ids, boxes=proposed)
         PrelabelResult.objects.bulk_create(results)
         PrelabelJob.objects.filter(pk=job.pk).update(
             processed=F("processed") + len(results) + failed_in_batch,

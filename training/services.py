@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -88,9 +89,8 @@ def run_start(
 
 
 def run_enqueue(*, run_id: int) -> None:
-    from training.tasks import train_run
-
-    train_run.apply_async(args=[run_id], queue="train")
+    # By name: this module never imports training.tasks (which imports the pipeline).
+    current_app.signature("training.tasks.train_run", args=[run_id], queue="train").apply_async()
 
 
 def run_cancel(*, run: TrainingRun) -> TrainingRun:

@@ -10,12 +10,12 @@ import time
 import pytest
 from django.urls import reverse
 
-from labeling.models import Annotation, AnnotationChange, Image
+from labeling.models import Annotation, AnnotationChange, Image, Suggestion, SuggestionStatus
 from tests.browser.editor_pages import drag, idle, open_as, open_editor, state
 from tests.training.conftest import WORKER_ENV, model_version, tiny_trained  # noqa: F401
 from tests.training.prelabel_helpers import add_categories, add_images
 from training import inference
-from training.models import PrelabelJob, PrelabelStatus, Suggestion, SuggestionStatus
+from training.models import PrelabelJob, PrelabelStatus
 from training.prelabel import prelabel_execute, prelabel_start
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

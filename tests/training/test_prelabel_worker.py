@@ -8,11 +8,11 @@ import time
 import pytest
 from django.urls import reverse
 
-from labeling.models import Annotation, AnnotationChange, ImageStatus
+from labeling.models import Annotation, AnnotationChange, ImageStatus, Suggestion, SuggestionStatus
 from tests.labeling.annotation_helpers import put
 from tests.training.conftest import WORKER_ENV
 from tests.training.prelabel_helpers import add_categories, add_images
-from training.models import PrelabelJob, Suggestion, SuggestionStatus
+from training.models import PrelabelJob
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -1,16 +1,16 @@
 """The editor's undo of a saved decision: ``reopened_suggestions`` in the annotation save
-sets accepted or rejected suggestions back to pending (training/suggestions.py, part 3)."""
+sets accepted or rejected suggestions back to pending (labeling/suggestions.py, part 3)."""
 
 from __future__ import annotations
 
 import pytest
 from django.urls import reverse
 
-from labeling.models import Annotation
+from labeling.models import Annotation, Suggestion
 from tests.labeling.annotation_helpers import put
 from tests.training.prelabel_helpers import add_categories, add_images
 from training import inference
-from training.models import PrelabelStatus, Suggestion
+from training.models import PrelabelStatus
 from training.prelabel import prelabel_execute, prelabel_start
 
 pytestmark = pytest.mark.django_db

@@ -1,7 +1,7 @@
 // One image's boxes in the editor: the current state, undo/redo of whole-state
 // snapshots (cheap: unchanged boxes are shared), and the server's side of it.
 //
-// Model suggestions (training/suggestions.py): `suggestions` are the image's pending ones
+// Model suggestions (labeling/suggestions.py): `suggestions` are the image's pending ones
 // as the server listed them (never boxes); `decided` ({id: "accepted" | "rejected"}) is
 // part of each snapshot, so accepting or rejecting one is undone like any edit. An
 // accepted suggestion is a box with `s` (its suggestion id). `serverDecided` is what the

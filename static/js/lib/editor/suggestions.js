@@ -1,4 +1,4 @@
-// Model suggestions in the editor (the contract: training/suggestions.py). They are drawn
+// Model suggestions in the editor (the contract: labeling/suggestions.py). They are drawn
 // dashed with their score and never count as boxes; accepting one makes a normal box
 // (with `s`, its suggestion id, so the save sends suggestion_id), rejecting one records
 // the decision. Both are edits of the Doc (undo, autosave, localStorage, conflicts).

@@ -1,6 +1,7 @@
 """Suggestions: boxes a model proposed for an image, waiting for a person to decide.
 
-A pre-label job (training/prelabel.py) stores them; they are never labels: training,
+A pre-label job (training/prelabel.py) stores them through ``suggestions_replace``; labeling
+knows nothing of the job but the numbers it is given. They are never labels: training,
 exports, box counts and image statuses only ever see Annotations. A suggestion is
 ``pending`` until a person accepts it (it becomes a normal box), rejects it, or a later
 pre-label job of the same image replaces it (``superseded``).
@@ -50,6 +51,7 @@ Contract for the box editor
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -57,27 +59,75 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from labeling.models import Image
-from training.models import Suggestion, SuggestionStatus
+from labeling.models import Image, Suggestion, SuggestionStatus
+
+
+@dataclass(frozen=True)
+class SuggestionSource:
+    """Where proposed boxes come from: a pre-label job and its model version."""
+
+    job_id: int
+    model_id: int
+    model_version: int
+
+
+@dataclass(frozen=True)
+class ProposedBox:
+    image_id: int
+    category_id: int
+    bbox: tuple[float, float, float, float]  # COCO [x, y, w, h] in the image's pixels
+    score: float
+
+
+def suggestions_replace(
+    *, source: SuggestionSource, image_ids: list[int], boxes: list[ProposedBox]
+) -> int:
+    """Store what the source proposed for these images; the pending suggestions other
+    sources made for them become ``superseded``. Returns how many were stored. Run it in
+    the caller's transaction (a pre-label batch), so a batch is stored whole or not at all.
+    """
+    now = timezone.now()
+    Suggestion.objects.filter(image_id__in=image_ids, status=SuggestionStatus.PENDING).exclude(
+        job_id=source.job_id
+    ).update(status=SuggestionStatus.SUPERSEDED, decided_at=now)
+    rows = [
+        Suggestion(
+            image_id=box.image_id,
+            category_id=box.category_id,
+            job_id=source.job_id,
+            model_id=source.model_id,
+            model_version=source.model_version,
+            x=box.bbox[0],
+            y=box.bbox[1],
+            w=box.bbox[2],
+            h=box.bbox[3],
+            score=box.score,
+        )
+        for box in boxes
+    ]
+    Suggestion.objects.bulk_create(rows)
+    return len(rows)
+
+
+def suggestion_count(*, job_id: int) -> int:
+    """How many suggestions the job stored (whatever has been decided of them since)."""
+    return Suggestion.objects.filter(job_id=job_id).count()
 
 
 def suggestion_list(*, image: Image) -> QuerySet[Suggestion]:
     """The image's pending suggestions, highest score first."""
-    return (
-        Suggestion.objects.filter(image=image, status=SuggestionStatus.PENDING)
-        .select_related("job__model")
-        .order_by("-score", "id")
+    return Suggestion.objects.filter(image=image, status=SuggestionStatus.PENDING).order_by(
+        "-score", "id"
     )
 
 
 def suggestion_dict(suggestion: Suggestion) -> dict[str, Any]:
-    model = suggestion.job.model
     return {
         "id": suggestion.pk,
         "category_id": suggestion.category_id,
         "bbox": suggestion.bbox,
         "score": suggestion.score,
-        "model_version": {"id": model.pk, "version": model.version},
+        "model_version": {"id": suggestion.model_id, "version": suggestion.model_version},
         "job": suggestion.job_id,
         "created_at": suggestion.created_at,
     }
@@ -97,10 +147,7 @@ def suggestions_check(
     if twice:
         errors.append(f"Suggestion {twice[0]} is decided twice in this save.")
     found = {
-        s.pk: s
-        for s in Suggestion.objects.select_for_update()
-        .filter(pk__in=set(ids), image=image)
-        .select_related("job__model")
+        s.pk: s for s in Suggestion.objects.select_for_update().filter(pk__in=set(ids), image=image)
     }
     for pk in dict.fromkeys(ids):
         suggestion = found.get(pk)
@@ -162,8 +209,8 @@ def suggestions_reject(*, ids: list[int], user: AbstractBaseUser) -> None:
 def _origin(suggestion: Suggestion) -> dict[str, Any]:
     return {
         "suggestion_id": suggestion.pk,
-        "model_id": suggestion.job.model_id,
-        "model_version": suggestion.job.model.version,
+        "model_id": suggestion.model_id,
+        "model_version": suggestion.model_version,
         "job": suggestion.job_id,
         "score": suggestion.score,
     }
