@@ -69,6 +69,11 @@ class ImageFilterSerializer(serializers.Serializer):
     category = serializers.IntegerField(min_value=1, required=False)
     status = serializers.ChoiceField(choices=ImageStatus.choices, required=False)
     no_objects = serializers.BooleanField(required=False, allow_null=True, default=None)
+    q = serializers.CharField(required=False, max_length=255, help_text="in the file name")
+    tagged = serializers.BooleanField(
+        required=False, allow_null=True, default=None, help_text="has a box or no objects"
+    )
+    sort = serializers.ChoiceField(choices=list(selectors.IMAGE_SORTS), required=False)
 
 
 class SetSplitSerializer(StrictSerializer):
@@ -76,6 +81,12 @@ class SetSplitSerializer(StrictSerializer):
         child=serializers.IntegerField(min_value=1), min_length=1, max_length=10_000
     )
     split = serializers.ChoiceField(choices=Split.choices)
+
+
+class ImageIdsSerializer(StrictSerializer):
+    image_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=1, max_length=10_000
+    )
 
 
 class ResplitSerializer(StrictSerializer):
@@ -228,6 +239,22 @@ class ImageSplitView(ProjectScopedView):
         payload.is_valid(raise_exception=True)
         changed = splits.images_set_split(project=self.project, **payload.validated_data)
         return Response({"changed": changed})
+
+
+class ImageDeleteView(ProjectScopedView):
+    """Delete selected images with their boxes and history (frozen dataset versions keep
+    theirs: their COCO files and the image files they name stay)."""
+
+    project_actions = {"POST": Action.EDIT_PROJECT}
+
+    @extend_schema(request=ImageIdsSerializer, responses={200: dict})
+    def post(self, request, project_id: int):
+        payload = ImageIdsSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        deleted = services.images_delete(
+            project_id=self.project.pk, image_ids=payload.validated_data["image_ids"]
+        )
+        return Response({"deleted": deleted})
 
 
 class ProjectResplitView(ProjectScopedView):

@@ -55,6 +55,11 @@ urlpatterns = [
         name="api-images-split",
     ),
     path(
+        "projects/<int:project_id>/images/delete",
+        api_images.ImageDeleteView.as_view(),
+        name="api-images-delete",
+    ),
+    path(
         "projects/<int:project_id>/images/<int:image_id>",
         api_images.ImageDetailView.as_view(),
         name="api-image",

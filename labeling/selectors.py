@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.http import Http404
 
-from labeling.models import Annotation, Category, Image, Membership, Project
+from labeling.models import Annotation, Category, Image, ImageStatus, Membership, Project
 
 
 def project_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project]:
@@ -39,7 +39,40 @@ def membership_list(*, project: Project) -> QuerySet[Membership]:
 
 # --- Images -------------------------------------------------------------------------------
 
-IMAGE_FILTERS = ("split", "category", "status", "no_objects")
+IMAGE_FILTERS = ("split", "category", "status", "no_objects", "q", "tagged", "sort")
+
+# The grid's orders: (field, descending) pairs, the image id last (a total order, so
+# previous/next in the editor walk the images exactly as the grid shows them).
+IMAGE_SORTS: dict[str, tuple[str, list[tuple[str, bool]]]] = {
+    "oldest": ("oldest first", [("id", False)]),
+    "newest": ("newest first", [("id", True)]),
+    "name": ("name A–Z", [("original_name", False), ("id", False)]),
+    "-name": ("name Z–A", [("original_name", True), ("id", False)]),
+    "status": ("status", [("status_rank", False), ("id", False)]),
+    "boxes": ("most boxes", [("box_n", True), ("id", False)]),
+    "-boxes": ("fewest boxes", [("box_n", False), ("id", False)]),
+}
+STATUS_ORDER = [s.value for s in ImageStatus]
+
+
+def _annotated(images: QuerySet[Image], sort: str) -> QuerySet[Image]:
+    fields = {field for field, _ in IMAGE_SORTS[sort][1]}
+    if "status_rank" in fields:
+        images = images.annotate(
+            status_rank=Case(
+                *(When(status=s, then=Value(i)) for i, s in enumerate(STATUS_ORDER)),
+                default=Value(len(STATUS_ORDER)),
+                output_field=IntegerField(),
+            )
+        )
+    if "box_n" in fields:
+        images = images.annotate(box_n=Count("annotations"))
+    return images
+
+
+def tagged_q() -> Q:
+    """An image is tagged when it has a box or is marked as having no objects."""
+    return Q(no_objects=True) | Exists(Annotation.objects.filter(image=OuterRef("pk")))
 
 
 def image_list(
@@ -49,8 +82,12 @@ def image_list(
     category: int | None = None,
     status: str | None = None,
     no_objects: bool | None = None,
+    q: str | None = None,
+    tagged: bool | None = None,
+    sort: str | None = None,
 ) -> QuerySet[Image]:
-    """The project's images, filtered (each filter uses an index), in upload order."""
+    """The project's images, filtered, in the order ``sort`` names (upload order by
+    default). ``q`` finds file names containing it (any case)."""
     images = Image.objects.filter(project=project)
     if split:
         images = images.filter(split=split)
@@ -58,11 +95,19 @@ def image_list(
         images = images.filter(status=status)
     if no_objects is not None:
         images = images.filter(no_objects=no_objects)
+    if q:
+        images = images.filter(original_name__icontains=q)
+    if tagged is not None:
+        images = images.filter(tagged_q() if tagged else ~tagged_q())
     if category is not None:
         images = images.filter(
             Exists(Annotation.objects.filter(image=OuterRef("pk"), category_id=category))
         )
-    return images.order_by("id")
+    sort = sort if sort in IMAGE_SORTS else "oldest"
+    keys = IMAGE_SORTS[sort][1]
+    return _annotated(images, sort).order_by(
+        *(f"-{field}" if descending else field for field, descending in keys)
+    )
 
 
 def with_box_counts(images: list[Image]) -> list[Image]:
@@ -82,6 +127,17 @@ def with_box_counts(images: list[Image]) -> list[Image]:
     return images
 
 
+def boxes_of(images: list[Image]) -> dict[int, list[dict]]:
+    """The boxes of a page of images (for their thumbnails), in one query."""
+    boxes: dict[int, list[dict]] = {image.pk: [] for image in images}
+    rows = Annotation.objects.filter(image_id__in=list(boxes)).values_list(
+        "image_id", "category__color", "x", "y", "w", "h"
+    )
+    for image_id, color, x, y, w, h in rows.order_by("image_id", "id"):
+        boxes[image_id].append({"color": color, "bbox": [x, y, w, h]})
+    return boxes
+
+
 def image_get(*, project: Project, image_id: int) -> Image:
     image = Image.objects.filter(project=project, pk=image_id).first()
     if image is None:
@@ -89,18 +145,39 @@ def image_get(*, project: Project, image_id: int) -> Image:
     return image
 
 
+def _before(keys: list[tuple[str, bool]], values: dict, *, after: bool = False) -> Q:
+    """Rows before (or after) the row with ``values`` in the order ``keys``."""
+    condition = Q(pk__in=[])
+    equal = Q()
+    for field, descending in keys:
+        lookup = "gt" if descending != after else "lt"
+        condition |= equal & Q(**{f"{field}__{lookup}": values[field]})
+        equal &= Q(**{field: values[field]})
+    return condition
+
+
 def image_neighbours(*, project: Project, image_id: int, **filters) -> dict:
     """The images before and after ``image_id`` in the grid's order under the grid's
     filters (the editor's previous/next), and its position among them.
 
     The image itself need not pass the filters (it may have just been labeled out of an
-    "unlabeled" filter): its neighbours are still the nearest ones by id that do.
+    "unlabeled" filter): its neighbours are still the nearest ones in the grid's order
+    that do.
     """
+    sort = filters.get("sort") if filters.get("sort") in IMAGE_SORTS else "oldest"
+    keys = IMAGE_SORTS[sort][1]
+    fields = [field for field, _ in keys]
     images = image_list(project=project, **filters)
-    before = images.filter(pk__lt=image_id)
+    values = (
+        _annotated(Image.objects.filter(project=project, pk=image_id), sort).values(*fields).first()
+    )
+    if values is None:
+        raise Http404("No such image.")
+    before = images.filter(_before(keys, values))
+    backwards = [field if descending else f"-{field}" for field, descending in keys]
     return {
-        "previous": before.order_by("-id").first(),
-        "next": images.filter(pk__gt=image_id).order_by("id").first(),
+        "previous": before.order_by(*backwards).first(),
+        "next": images.filter(_before(keys, values, after=True)).first(),
         "position": before.count() + 1,
         "count": images.count(),
     }

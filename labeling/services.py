@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -9,6 +11,9 @@ from django.db import transaction
 
 from labeling.ingest import image_files_delete, project_files_delete
 from labeling.models import Image, Membership, Project, Role
+from training.datasets import frozen_file_names
+
+logger = logging.getLogger(__name__)
 
 
 def project_create(*, user: AbstractBaseUser, name: str, description: str = "") -> Project:
@@ -43,11 +48,37 @@ def project_delete(*, project: Project) -> None:
 
 
 def image_delete(*, image: Image) -> None:
-    """Delete an image, its boxes and (once that is committed) its file and thumbnail."""
-    names = [image.file.name, image.thumbnail.name]
+    """Delete an image with its boxes and history (see images_delete)."""
+    images_delete(project_id=image.project_id, image_ids=[image.pk])
+
+
+def images_delete(*, project_id: int, image_ids: list[int]) -> int:
+    """Delete images of a project with their boxes, history and suggestions; the number
+    deleted (ids of other projects, or already deleted, are ignored).
+
+    Once that is committed, their thumbnails go, and their files too unless a frozen
+    dataset version of the project holds them (its COCO file names them, and a run on it
+    reads them): those stay until the project is deleted.
+    """
     with transaction.atomic():
-        image.delete()
-        transaction.on_commit(lambda: image_files_delete(names=names))
+        images = Image.objects.select_for_update().filter(project_id=project_id, pk__in=image_ids)
+        rows = list(images.values_list("file", "thumbnail", "created_at"))
+        if not rows:
+            return 0
+        Image.objects.filter(project_id=project_id, pk__in=image_ids).delete()
+        since = min(created for _, _, created in rows)
+
+        def files_delete() -> None:
+            try:
+                held = frozen_file_names(project_id=project_id, since=since)
+            except (OSError, ValueError):  # a version unreadable: keep every file for it
+                logger.exception("project %s: kept the files of deleted images", project_id)
+                held = {file for file, _, _ in rows}
+            image_files_delete(names=[thumb for _, thumb, _ in rows])
+            image_files_delete(names=[file for file, _, _ in rows if file not in held])
+
+        transaction.on_commit(files_delete)
+    return len(rows)
 
 
 def _other_owner_exists(membership: Membership) -> bool:

@@ -70,13 +70,19 @@ def project_images(request: HttpRequest, project_id: int) -> HttpResponse:
     images = selectors.image_list(project=project, **form.filters())
     page = Paginator(images, IMAGES_PER_PAGE).get_page(request.GET.get("page"))
     page_images = selectors.with_box_counts(list(page.object_list))
+    boxes = selectors.boxes_of(page_images)
     query = request.GET.copy()
     query.pop("page", None)
     can_edit = role_allows(role, Action.EDIT_PROJECT)
     page_data = {
         "project": {"id": project.pk},
         "can_edit": can_edit,
+        "thumbnails": {
+            image.pk: {"width": image.width, "height": image.height, "boxes": boxes[image.pk]}
+            for image in page_images
+        },
         "api": {
+            "delete": reverse("api-images-delete", args=[project.pk]),
             "split": reverse("api-images-split", args=[project.pk]),
             "resplit": reverse("api-project-resplit", args=[project.pk]),
         },

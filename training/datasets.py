@@ -123,3 +123,13 @@ def dataset_version_coco(version: DatasetVersion) -> dict[str, Any]:
     if hashlib.sha256(payload).hexdigest() != version.content_hash:
         raise ValueError(f"dataset version {version.pk} does not match its hash")
     return json.loads(payload)
+
+
+def frozen_file_names(*, project_id: int, since) -> set[str]:
+    """The image files that the project's dataset versions frozen at or after ``since``
+    name (an image is only in versions frozen after its upload)."""
+    names: set[str] = set()
+    versions = DatasetVersion.objects.filter(project_id=project_id, created_at__gte=since)
+    for version in versions:
+        names.update(image["file_name"] for image in dataset_version_coco(version)["images"])
+    return names
