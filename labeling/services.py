@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -11,9 +13,23 @@ from django.db import transaction
 
 from labeling.ingest import image_files_delete, project_files_delete
 from labeling.models import Image, Membership, Project, Role
-from training.datasets import frozen_file_names
 
 logger = logging.getLogger(__name__)
+
+# Who else holds image files: ``holder(project_id=, since=)`` returns the file names it
+# still needs among the project's images uploaded at or after ``since``. Training's
+# frozen dataset versions are one (set in training/apps.py: labeling never imports it).
+FileHolder = Callable[..., "set[str]"]
+_file_holders: list[FileHolder] = []
+
+
+def file_holder_add(holder: FileHolder) -> None:
+    if holder not in _file_holders:
+        _file_holders.append(holder)
+
+
+def held_file_names(*, project_id: int, since: datetime) -> set[str]:
+    return set().union(*(h(project_id=project_id, since=since) for h in _file_holders))
 
 
 def project_create(*, user: AbstractBaseUser, name: str, description: str = "") -> Project:
@@ -56,9 +72,9 @@ def images_delete(*, project_id: int, image_ids: list[int]) -> int:
     """Delete images of a project with their boxes, history and suggestions; the number
     deleted (ids of other projects, or already deleted, are ignored).
 
-    Once that is committed, their thumbnails go, and their files too unless a frozen
-    dataset version of the project holds them (its COCO file names them, and a run on it
-    reads them): those stay until the project is deleted.
+    Once that is committed, their thumbnails go, and their files too unless a holder
+    needs them (a frozen dataset version whose COCO file names them, and whose runs read
+    them): those stay until the project is deleted.
     """
     with transaction.atomic():
         images = Image.objects.select_for_update().filter(project_id=project_id, pk__in=image_ids)
@@ -70,7 +86,7 @@ def images_delete(*, project_id: int, image_ids: list[int]) -> int:
 
         def files_delete() -> None:
             try:
-                held = frozen_file_names(project_id=project_id, since=since)
+                held = held_file_names(project_id=project_id, since=since)
             except (OSError, ValueError):  # a version unreadable: keep every file for it
                 logger.exception("project %s: kept the files of deleted images", project_id)
                 held = {file for file, _, _ in rows}
