@@ -6,7 +6,6 @@ import logging
 from pathlib import PurePosixPath
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModified
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
@@ -18,6 +17,7 @@ from labeling import health, ingest, selectors, services, splits
 from labeling.api import ProjectScopedView
 from labeling.models import Image, ImageStatus, Split
 from labeling.permissions import Action
+from studio import media
 from studio.api_input import StrictSerializer, refuse_unknown_fields
 from studio.pagination import LimitOffsetPagination
 from studio.parsers import FormParser, JSONParser, MultiPartParser
@@ -206,13 +206,15 @@ class _ImageFileView(ProjectScopedView):
                 name, content_type, extension = image.thumbnail.name, "image/jpeg", ".jpg"
             stem = PurePosixPath(image.original_name).stem or "image"
             try:
-                handle = default_storage.open(name, "rb")
+                handle = media.open_stream(name)
             except FileNotFoundError:
                 logger.error("image %s: %s is missing from the storage", image.pk, name)
                 raise Http404("The file is missing from the storage.") from None
             response = FileResponse(
                 handle, content_type=content_type, filename=f"{stem}{extension}"
             )
+            if "Content-Length" not in response and (size := media.stream_size(handle)):
+                response["Content-Length"] = size
         response["ETag"] = etag
         response["Cache-Control"] = "private, max-age=86400"
         response["X-Content-Type-Options"] = "nosniff"

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from labeling.models import (
     ImageStatus,
     Project,
 )
+from studio.media import copy_to_local
 
 logger = logging.getLogger(__name__)
 
@@ -211,9 +211,7 @@ def dataset_import_run(*, import_id: int) -> DatasetImport | None:
     record = DatasetImport.objects.select_related("project", "created_by").get(pk=import_id)
     try:
         with tempfile.TemporaryDirectory(prefix="studio-import-job-") as folder:
-            path = Path(folder) / PurePosixPath(record.upload).name
-            with default_storage.open(record.upload, "rb") as source, path.open("wb") as out:
-                shutil.copyfileobj(source, out, 1024 * 1024)
+            path = copy_to_local(record.upload, Path(folder) / PurePosixPath(record.upload).name)
             dataset_import(
                 project=record.project,
                 path=path,

@@ -165,9 +165,18 @@ elif MEDIA_STORAGE == "s3":
         )
     AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL", "") or None
     AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME", "") or None
+    # "path" for servers that have no bucket subdomains (MinIO, Ceph, moto); empty: auto.
+    AWS_S3_ADDRESSING_STYLE = env_str("AWS_S3_ADDRESSING_STYLE", "") or None
+    # No ACL is sent: objects are private to the bucket's owner, as S3 makes them (and
+    # buckets with ACLs disabled accept). Member-only files reach users through the
+    # studio's permission-checked views, never a bucket URL.
     AWS_DEFAULT_ACL = None
     AWS_QUERYSTRING_AUTH = True
     AWS_S3_FILE_OVERWRITE = False
+    # A file opened through the storage is spooled to a temporary file past 8 MB, not held
+    # in memory (downloads and worker copies stream instead: studio/media.py). Uploads
+    # past 8 MB go in multipart (boto3's default threshold).
+    AWS_S3_MAX_MEMORY_SIZE = 8 * 1024 * 1024
     _media_backend = {"BACKEND": "storages.backends.s3.S3Storage"}
 else:
     raise ImproperlyConfigured(f"STUDIO_MEDIA_STORAGE must be local or s3, got {MEDIA_STORAGE!r}")

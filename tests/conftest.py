@@ -164,3 +164,29 @@ def worker_factory(transactional_db, tmp_path):
 def celery_worker_process(worker_factory):
     """A real Celery worker process on the test database and the test broker."""
     return worker_factory()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto's S3-compatible server in its own process on loopback (tests/s3_server.py)."""
+    from tests.s3_server import S3Server
+
+    server = S3Server(tmp_path_factory.mktemp("s3") / "moto.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_media(s3_server, settings, monkeypatch):
+    """This process's media on the S3 server, configured by studio/settings.py itself
+    from the README's environment variables (the web side of the S3 tests)."""
+    import runpy
+
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    values = runpy.run_path(str(REPO_ROOT / "studio" / "settings.py"))
+    for name, value in values.items():
+        if name.startswith("AWS_"):
+            setattr(settings, name, value)
+    settings.STORAGES = {**settings.STORAGES, "default": values["STORAGES"]["default"]}
+    return s3_server

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 
-from django.core.files.storage import default_storage
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -21,6 +20,7 @@ from labeling.permissions import (
     model_update_action,
     role_require,
 )
+from studio import media
 from studio.api_input import StrictSerializer
 from training import registry, selectors
 from training.models import ModelVersion
@@ -126,7 +126,7 @@ class ModelDownloadView(ModelScopedView):
         filename, content_type = registry.ARTIFACTS[artifact]
         model = self.model
         if artifact == "checkpoint":
-            body = default_storage.open(model.checkpoint_file, "rb")
+            body = media.open_stream(model.checkpoint_file)
         elif artifact == "onnx":
             body = io.BytesIO(registry.onnx_bytes(model))
         elif artifact == "sidecar":
@@ -144,5 +144,7 @@ class ModelDownloadView(ModelScopedView):
         response = FileResponse(
             body, as_attachment=True, filename=f"{stem}-{filename}", content_type=content_type
         )
+        if "Content-Length" not in response and (size := media.stream_size(body)):
+            response["Content-Length"] = size
         response["X-Content-Type-Options"] = "nosniff"
         return response

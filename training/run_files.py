@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
+from studio.media import copy_to_local
 from training.models import TrainingRun
 
 
@@ -30,13 +30,8 @@ def store_file(local: Path, name: str) -> str:
 
 
 def fetch_file(name: str, local: Path) -> Path:
-    local.parent.mkdir(parents=True, exist_ok=True)
-    tmp = local.with_suffix(local.suffix + ".part")
-    with default_storage.open(name, "rb") as src, tmp.open("wb") as dst:
-        for chunk in iter(lambda: src.read(1 << 20), b""):
-            dst.write(chunk)
-    os.replace(tmp, local)
-    return local
+    """A local copy of a media file (S3: streamed to disk, never whole in memory)."""
+    return copy_to_local(name, local)
 
 
 def run_workdir(run: TrainingRun) -> Path:

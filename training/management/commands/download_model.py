@@ -7,9 +7,9 @@ import json
 import zipfile
 from pathlib import Path
 
-from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 
+from studio import media
 from training import registry
 from training.management.commands.train import project_by_key
 from training.models import ModelVersion
@@ -58,9 +58,6 @@ class Command(BaseCommand):
             "classes.txt": registry.labels_text(model).encode(),
             "MODEL_CARD.md": registry.model_card(model).encode(),
         }
-        if checkpoint:
-            with default_storage.open(model.checkpoint_file, "rb") as handle:
-                files["checkpoint.pt"] = handle.read()
         if blueonyx:
             with zipfile.ZipFile(io.BytesIO(registry.blueonyx_zip(model))) as archive:
                 for name in ("model.onnx", "model.yaml"):
@@ -68,9 +65,12 @@ class Command(BaseCommand):
             (folder / "blueonyx").mkdir(exist_ok=True)
         for name, data in files.items():
             (folder / name).write_bytes(data)
+        if checkpoint:  # streamed to disk: a checkpoint may be large
+            media.copy_to_local(model.checkpoint_file, folder / "checkpoint.pt")
+        written = [*files, *(["checkpoint.pt"] if checkpoint else [])]
         self.stdout.write(
             f"model v{model.version} of {model.project.name!r} written to {folder}: "
-            + ", ".join(files)
+            + ", ".join(written)
         )
 
     def _model(self, project, version: str) -> ModelVersion:
