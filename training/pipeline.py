@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import errno
 import logging
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,7 @@ def execute(run_id: int) -> str:
     run = retrying(lambda: claim(run_id))
     if run is None:
         return "skipped"
+    clock_started = time.monotonic()  # the time budget counts from here to a model ready
     heartbeat = Heartbeat(run, settings.STUDIO_HEARTBEAT_SECONDS)
     heartbeat.start()
     tail = LogTail()
@@ -146,7 +148,7 @@ def execute(run_id: int) -> str:
     engine_logger.addHandler(tail)
     try:
         try:
-            status = _execute(run, heartbeat, tail)
+            status = _execute(run, heartbeat, tail, clock_started=clock_started)
         except RunCancelled:
             logger.info("run %s cancelled in phase %s", run_id, _phase(run_id))
             update_run(
@@ -181,9 +183,15 @@ def execute(run_id: int) -> str:
     return status
 
 
-def _execute(run: TrainingRun, heartbeat: Heartbeat, tail: LogTail) -> str:
+def _execute(
+    run: TrainingRun, heartbeat: Heartbeat, tail: LogTail, *, clock_started: float | None = None
+) -> str:
+    """The run's phases. Its time budget covers them all, from ``clock_started`` (the
+    claim) to the recorded model: training reserves what evaluation and export take."""
     from training.ml.config import TrainConfig
     from training.ml.engine import train
+
+    clock_started = time.monotonic() if clock_started is None else clock_started
 
     workdir = run_workdir(run)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -203,11 +211,12 @@ def _execute(run: TrainingRun, heartbeat: Heartbeat, tail: LogTail) -> str:
     update_run(
         run,
         device=device_name(),
-        phase="training",
+        phase="decoding images",
         resumed_from_epoch=run.checkpoint_epoch if resume else None,
         epochs=config.epochs,
     )
     progress = Progress(run, tail)
+    test_images = len(_test_split(coco)["images"])
     result = train(
         config,
         coco=split_coco(coco, "train"),
@@ -217,7 +226,12 @@ def _execute(run: TrainingRun, heartbeat: Heartbeat, tail: LogTail) -> str:
         resume=resume,
         on_progress=progress,
         should_stop=lambda: heartbeat.cancel_requested or heartbeat.superseded,
+        clock_started=clock_started,
+        final_images=test_images,
+        export=True,
+        after_training_seconds=_after_training_seconds(run, config),
     )
+    trained_at = time.monotonic()
     if heartbeat.superseded:
         raise RunSuperseded(f"run {run.pk} was claimed again by another worker")
     if result.status == "cancelled":
@@ -225,12 +239,16 @@ def _execute(run: TrainingRun, heartbeat: Heartbeat, tail: LogTail) -> str:
     if result.best_checkpoint is None:
         raise RunFailed("Training ended before one epoch was complete: raise the time budget.")
 
+    # Seconds an earlier attempt spent (its checkpoint's), counted against the budget too.
+    resumed_seconds = result.elapsed_seconds - (time.monotonic() - clock_started)
+
     def succeeded(model: ModelVersion) -> dict[str, Any]:
         return {
             "status": RunStatus.SUCCEEDED,
             "finished_at": timezone.now(),
             "phase": "",
             "eta_seconds": 0,
+            "elapsed_seconds": time.monotonic() - clock_started + resumed_seconds,
             "log_tail": tail.text(),
             "result": {
                 "stop_reason": result.status,
@@ -239,6 +257,10 @@ def _execute(run: TrainingRun, heartbeat: Heartbeat, tail: LogTail) -> str:
                 "best_val": result.best_metrics,
                 "model_version": model.version,
                 "test_metrics": model.metrics,
+                "budget_seconds": (config.time_budget_minutes or 0) * 60,
+                "ready_seconds": round(time.monotonic() - clock_started + resumed_seconds, 1),
+                "after_training_seconds": round(time.monotonic() - trained_at, 1),
+                "test_images": test_images,
             },
         }
 
@@ -271,6 +293,32 @@ def _phase(run_id: int) -> str:
     return TrainingRun.objects.filter(pk=run_id).values_list("phase", flat=True).first() or ""
 
 
+def _after_training_seconds(run: TrainingRun, config) -> float | None:
+    """What evaluating and exporting took after this project's last run of the same
+    preset and image size (the engine reserves it when its estimate is less); None
+    before any."""
+    earlier = (
+        TrainingRun.objects.filter(
+            project_id=run.project_id,
+            status=RunStatus.SUCCEEDED,
+            config__preset=config.preset,
+            config__image_size=config.image_size,
+            result__has_key="after_training_seconds",
+        )
+        .exclude(pk=run.pk)
+        .order_by("-finished_at")
+        .values_list("result", flat=True)
+        .first()
+    )
+    return earlier["after_training_seconds"] if earlier else None
+
+
+def _test_split(coco: dict[str, Any]) -> dict[str, Any]:
+    """The images the model is evaluated on: the test split, else the val split."""
+    test = split_coco(coco, "test")
+    return test if test["images"] else split_coco(coco, "val")
+
+
 def _evaluate_and_export(
     run, coco, images_dir: Path, workdir: Path, result, *, should_stop=None, finish=None
 ) -> ModelVersion:
@@ -292,11 +340,11 @@ def _evaluate_and_export(
     existing = ModelVersion.objects.filter(run=run).first()
     if existing:  # recorded by an earlier attempt
         return retrying(lambda: _record_model(run, lambda: existing, finish))
-    test = split_coco(coco, "test")
-    if not test["images"]:
-        test = split_coco(coco, "val")
+    test = _test_split(coco)
     stop_if_cancelled(run.pk)
     update_run(run, phase="evaluating", heartbeat_at=timezone.now())
+    phase_started = time.monotonic()
+    logger.info("evaluating the best checkpoint on %d images", len(test["images"]))
     try:
         report = evaluate_checkpoint(
             result.best_checkpoint, test, images_dir, should_stop=should_stop
@@ -305,6 +353,8 @@ def _evaluate_and_export(
         raise RunCancelled from None
     stop_if_cancelled(run.pk)
     update_run(run, phase="exporting", heartbeat_at=timezone.now())
+    logger.info("evaluated in %.1f s; exporting to ONNX", time.monotonic() - phase_started)
+    phase_started = time.monotonic()
     samples = [read_image(images_dir / image["file_name"]) for image in test["images"][:4]]
     onnx_path = workdir / "model.onnx"
     try:
@@ -317,6 +367,7 @@ def _evaluate_and_export(
     update_run(run, heartbeat_at=timezone.now())
     latency_image = (samples or sample_images(1))[0].permute(1, 2, 0).numpy()
     latency = measure_latency(onnx_path, latency_image)
+    logger.info("exported and measured in %.1f s", time.monotonic() - phase_started)
     stop_if_cancelled(run.pk)
     check_claim(run)  # this claim's own names: another claim's files are never replaced
     tag = f"-{run.claim_token[:12]}" if run.claim_token else ""

@@ -28,7 +28,9 @@ class Progress:
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
-        if kind == "step":
+        if kind == "phase":
+            update_run(self.run, phase=event["phase"], heartbeat_at=timezone.now())
+        elif kind == "step":
             self._step(event)
         elif kind == "epoch":
             self._epoch(event)

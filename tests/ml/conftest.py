@@ -42,6 +42,12 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
+def long_epochs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(coco.json, images/) with 300 images of 128 px: a tiny_config epoch takes over 10 s."""
+    return make_dataset(tmp_path_factory.mktemp("long"), count=300)
+
+
+@pytest.fixture(scope="session")
 def trained(synthetic: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
     """A briefly trained run on the synthetic data (best.pt and last.pt on disk)."""
     coco, images = synthetic

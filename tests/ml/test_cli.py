@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,22 @@ def test_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [f"error: checkpoint not found: {tmp_path / 'x.pt'}"]
+
+
+def test_train_exits_within_its_time_budget(long_epochs: tuple[Path, Path], tmp_path: Path) -> None:
+    """The budget is the whole process's: imports, decoding, training and validation."""
+    budget_minutes = 0.2  # 12 s, shorter than one epoch of this data
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "training.ml", "train", "--coco", str(long_epochs[0]),
+         "--images", str(long_epochs[1]), "--out", str(tmp_path), "--image-size", "128",
+         "--no-pretrained", "--threads", "1", "--time-budget", str(budget_minutes)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    wall = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "time_budget"
+    assert Path(result["best_checkpoint"]).is_file()
+    assert wall < budget_minutes * 60 + 15
+    assert result["elapsed_seconds"] > budget_minutes * 60 * 0.6  # no budget left unused

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import math
+import time
 from pathlib import Path
 
 import pytest
@@ -80,8 +82,9 @@ def test_resume_continues_with_the_identical_next_step(
         on_progress=resumed.append,
     )
     assert result.epochs_completed == 2
-    assert resumed[0]["epoch"] == 2
-    assert resumed[0]["global_step"] == 4
+    first_step = next(e for e in resumed if e["event"] == "step")
+    assert first_step["epoch"] == 2
+    assert first_step["global_step"] == 4
     assert _step_losses(first) == _step_losses(straight)[:3]
     assert _step_losses(resumed) == _step_losses(straight)[3:]  # bit for bit
     assert [h["epoch"] for h in result.history] == [1, 2]
@@ -118,6 +121,47 @@ def test_time_budget_stops_with_a_checkpoint(synthetic: tuple[Path, Path], tmp_p
     assert result.status == "time_budget"
     assert result.epochs_completed == 1  # the partial epoch is validated and kept
     assert ckpt.load(result.best_checkpoint)["kind"] == "best"
+
+
+def test_a_budget_shorter_than_one_epoch_ends_in_budget_with_a_model(
+    long_epochs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The clock starts before decoding; the epoch is cut mid-way so that its validation
+    still fits, and the run does not stop with budget left."""
+    events: list[dict] = []
+    started = time.monotonic()
+    result = train(
+        tiny_config(epochs=5, time_budget_minutes=6 / 60, progress_every=5),
+        coco=long_epochs[0],
+        images_dir=long_epochs[1],
+        out_dir=tmp_path,
+        on_progress=events.append,
+        clock_started=started,
+    )
+    wall = time.monotonic() - started
+    assert result.status == "time_budget"
+    assert 4.0 < wall < 6 + 2.0  # 2 s: a loaded machine's single slow step
+    assert result.elapsed_seconds == pytest.approx(wall, abs=0.5)
+    [epoch] = result.history
+    assert epoch["partial"] and 0 < epoch["steps"] < math.ceil(300 * 0.85 / 4)
+    assert "val_map" in epoch  # the partial epoch was validated
+    assert ckpt.load(result.best_checkpoint)["kind"] == "best"
+    phases = [e["phase"] for e in events if e["event"] == "phase"]
+    assert phases == ["decoding images", "training", "validating"]
+
+
+def test_the_budget_reserves_the_evaluation_and_export_that_follow(
+    long_epochs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from training.ml.budget import EXPORT_FIXED_SECONDS
+
+    config = tiny_config(epochs=5, time_budget_minutes=(EXPORT_FIXED_SECONDS + 6) / 60)
+    started = time.monotonic()
+    result = train(config, coco=long_epochs[0], images_dir=long_epochs[1], out_dir=tmp_path,
+                   clock_started=started, final_images=40, export=True)  # fmt: skip
+    # Training leaves at least the export's fixed allowance (and the 40 images) unused.
+    assert time.monotonic() - started < config.time_budget_minutes * 60 - EXPORT_FIXED_SECONDS
+    assert result.best_checkpoint is not None
 
 
 def test_early_stopping(synthetic: tuple[Path, Path], tmp_path: Path) -> None:
@@ -184,7 +228,8 @@ def test_eta_counts_down(synthetic: tuple[Path, Path], tmp_path: Path) -> None:
     # From the first step on, the ETA covers the rest of the run, not only this epoch.
     first = steps[0]
     assert first["eta_seconds"] > 0
-    assert steps[-1]["eta_seconds"] == 0  # last step of the last epoch
+    # The last step of the last epoch: only its validation is left (what it last took).
+    assert 0 < steps[-1]["eta_seconds"] < 5
     etas = [e["eta_seconds"] for e in events if e["event"] == "epoch"]
     assert etas[0] > etas[1] > etas[2] == 0
 
@@ -210,17 +255,6 @@ def test_progressive_resizing_trains_small_first_and_validates_at_full_size(
     assert result.best_epoch in (3, 4)
     # best.pt is a model at the full input size, whichever epoch won.
     assert ckpt.load(result.best_checkpoint)["config"]["image_size"] == 128
-
-
-def test_epoch_time_of_a_new_size_is_scaled_by_its_pixels() -> None:
-    from training.ml.engine import _epoch_seconds
-
-    history = [{"seconds": s, "image_size": 320} for s in (20.0, 10.0, 10.0, 10.0)]
-    assert _epoch_seconds(history, 320) == 10.0  # the last three at that size
-    assert _epoch_seconds(history, 640) == 40.0  # none yet: the last one, 4x the pixels
-    history.append({"seconds": 30.0, "image_size": 640})
-    assert _epoch_seconds(history, 640) == 30.0
-    assert _epoch_seconds([], 320) == 0.0
 
 
 def _as_saved_before_architectures(path: Path) -> None:

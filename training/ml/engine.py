@@ -7,6 +7,11 @@ or when ``should_stop()`` returns true: checked before every image decoded into 
 every training batch, every validation batch and at the end of each epoch (a cancel
 during the last epoch is not followed by its validation). Progress goes to
 ``on_progress(event)`` as plain dicts.
+
+The time budget is the whole run's (training/ml/budget.py): decoding, training,
+validation and the evaluation and export that the caller does afterwards. Training is
+checked against it before every step and ends mid-epoch when it must (that partial
+epoch is validated), never earlier: a run does not stop with budget left.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from training.ml import checkpoint as ckpt
+from training.ml.budget import Budget
 from training.ml.config import TrainConfig
 from training.ml.data import CocoDetection, collate, load_coco, split_coco
 from training.ml.ema import ModelEma
@@ -195,6 +201,7 @@ class _Run:
         self.elapsed_before = 0.0
         self.last_losses: dict[str, float] = {}
         self.steps_done = 0  # within the current epoch
+        self.in_epoch = False
 
     @property
     def evaluated_model(self) -> torch.nn.Module:
@@ -270,8 +277,18 @@ def train(
     resume: str | Path | None = None,
     on_progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
+    clock_started: float | None = None,
+    final_images: int = 0,
+    export: bool = False,
+    after_training_seconds: float | None = None,
 ) -> TrainResult:
-    """Train a detector; see the module docstring. Raises EngineError subclasses."""
+    """Train a detector; see the module docstring. Raises EngineError subclasses.
+
+    ``clock_started``: the ``time.monotonic()`` at which the run's budget clock started
+    (default: now). ``final_images`` and ``export``: what the caller does after training
+    (evaluate that many images, export the model), which the time budget reserves for;
+    ``after_training_seconds``: what they took after an earlier, similar run.
+    """
     config.validate()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
@@ -280,15 +297,29 @@ def train(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out / "last.pt", out / "best.pt"
-    preparing = time.monotonic()
+    emit = on_progress or (lambda event: None)
+    budget = Budget(
+        seconds=config.time_budget_minutes * 60 if config.time_budget_minutes else None,
+        started=time.monotonic() if clock_started is None else clock_started,
+        final_images=final_images,
+        export=export,
+        batch_size=config.batch_size,
+        measured_after=after_training_seconds,
+    )
     try:
         train_ds, val_ds = _datasets(config, coco, images_dir, val_coco, val_images_dir)
-        logger.info("decoded %d training images into memory", train_ds.preload(should_stop))
+        emit({"event": "phase", "phase": "decoding images", "elapsed_seconds": budget.elapsed()})
+        decoding = time.monotonic()
+        decoded = train_ds.preload(should_stop)
+        logger.info("decoded %d training images into memory", decoded)
+        if val_ds is not None:
+            decoded += val_ds.preload(should_stop)
+        if decoded:
+            budget.decode_image_seconds = (time.monotonic() - decoding) / decoded
     except Cancelled as stop:
         logger.info("cancelled while preparing the data: %s", stop)
-        if on_progress is not None:
-            on_progress({"event": "done", "status": "cancelled", "epoch": 0, "best_epoch": None})
-        return TrainResult("cancelled", 0, None, {}, None, None, time.monotonic() - preparing, [])
+        emit({"event": "done", "status": "cancelled", "epoch": 0, "best_epoch": None})
+        return TrainResult("cancelled", 0, None, {}, None, None, budget.elapsed(), [])
     resumed = ckpt.load(resume) if resume is not None else None
     # A resumed run keeps the network it was started with, even if the preset changed.
     architecture = (
@@ -298,46 +329,57 @@ def train(
     if resumed is not None:
         run.restore(resumed)
         logger.info("resumed from %s at epoch %d", resume, run.epoch)
+    budget.started -= run.elapsed_before  # a resumed run's clock goes on
     inferences: dict[int, InferenceModel] = {}
-    budget = config.time_budget_minutes * 60 if config.time_budget_minutes else None
-    started = time.monotonic() - run.elapsed_before
-    epoch_times = [h["seconds"] for h in run.history]
+    val_images = len(val_ds) if val_ds is not None else 0
     status = "completed"
-    emit = on_progress or (lambda event: None)
-
-    def elapsed() -> float:
-        return time.monotonic() - started
+    elapsed = budget.elapsed
+    trained_size: int | None = run.history[-1].get("image_size") if run.history else None
 
     while run.epoch < config.epochs:
-        size = config.size_for(elapsed() / budget if budget else run.epoch / config.epochs)
-        if budget and epoch_times and elapsed() + _epoch_seconds(run.history, size) > budget:
-            status = "time_budget"
+        size = config.size_for(
+            elapsed() / budget.seconds if budget.seconds else run.epoch / config.epochs
+        )
+        if budget.step_seconds and trained_size and size != trained_size:
+            budget.step_seconds *= (size / trained_size) ** 2  # until measured at this size
+        trained_size = size
+        if run.best_epoch is not None and budget.training_must_end(val_images):
+            status = "time_budget"  # not one more step fits: what follows needs the rest
             break
         epoch_start = time.monotonic()
-        status = _train_epoch(run, train_ds, size, budget, elapsed, emit, should_stop, epoch_times)
+        emit({"event": "phase", "phase": "training", "elapsed_seconds": elapsed()})
+        status = _train_epoch(run, train_ds, size, budget, val_images, emit, should_stop)
         if status == "completed" and should_stop is not None and should_stop():
             status = "cancelled"  # asked during the epoch's last batch: no validation
-        if status in ("cancelled", "time_budget") and (status == "cancelled" or run.best_epoch):
+        if status == "cancelled" or (status == "time_budget" and not run.steps_done):
             break
+        emit({"event": "phase", "phase": "validating", "elapsed_seconds": elapsed()})
         # Validated at the size it trained at: a progressive run's cheap first epochs are
         # not slowed by full-size validation. When the size grows, the best so far is
         # forgotten, so best.pt ends as the best epoch at the full input size.
         if size not in inferences:
             inferences[size] = InferenceModel(run.evaluated_model, size)
+        validating = time.monotonic()
         try:
             metrics = _validate(inferences[size], val_ds, should_stop)
         except Cancelled:
             status = "cancelled"
             break
+        if val_images:
+            budget.val_seconds = time.monotonic() - validating
+            budget.infer_image_seconds = budget.val_seconds / val_images
+            logger.info("validated %d images in %.1f s", val_images, budget.val_seconds)
         run.epoch += 1
+        run.in_epoch = False
         if run.history and run.history[-1].get("image_size", size) != size:
             run.best_metric, run.stale_epochs = -1.0, 0
         seconds = time.monotonic() - epoch_start
-        epoch_times.append(seconds)
         record = {
             "epoch": run.epoch,
             "seconds": seconds,
             "image_size": size,
+            "steps": run.steps_done,
+            "partial": run.steps_done < run.steps_per_epoch,
             "lr": run.scheduler.get_last_lr()[0],
         }
         record.update(run.last_losses)
@@ -351,8 +393,7 @@ def train(
             ckpt.save_atomic({**payload, "epoch": run.epoch, "metrics": metrics}, best_path)
         else:
             run.stale_epochs += 1
-        if budget:
-            _fit_schedule_to_budget(run, budget, elapsed())
+        _fit_schedule_to_budget(run, budget, val_images, size)
         ckpt.save_atomic(run.state(elapsed()), last_path)
         logger.info(
             "epoch %d/%d: %.1f s, loss %.4f, val mAP %.4f, mAP@0.5 %.4f",
@@ -368,7 +409,7 @@ def train(
                 "val": metrics,
                 "best_epoch": run.best_epoch,
                 "elapsed_seconds": elapsed(),
-                "eta_seconds": _eta(run, budget, elapsed(), epoch_times),
+                "eta_seconds": _eta(run, budget, val_images),
             }
         )
         if status == "time_budget":
@@ -395,13 +436,16 @@ def _train_epoch(
     run: _Run,
     train_ds: CocoDetection,
     size: int,
-    budget: float | None,
-    elapsed: Callable[[], float],
+    budget: Budget,
+    val_images: int,
     emit: ProgressCallback,
     should_stop: Callable[[], bool] | None,
-    epoch_times: list[float],
 ) -> str:
-    """One pass over the training data; returns 'completed', 'cancelled' or 'time_budget'."""
+    """One pass over the training data; returns 'completed', 'cancelled' or 'time_budget'.
+
+    'time_budget': the pass was cut because one more step would not leave time for the
+    validation and what follows training (at least one step is made while the run has
+    no model yet)."""
     config, model = run.config, run.model
     generator = torch.Generator().manual_seed(config.seed * 100_003 + run.epoch)
     samples = TrainingSamples(
@@ -419,11 +463,12 @@ def _train_epoch(
     )
     model.train()
     sums: dict[str, float] = {}
+    run.steps_done, run.in_epoch = 0, True
     step_start = time.monotonic()
     for step, (images, targets) in enumerate(loader, start=1):
         if should_stop is not None and should_stop():
             return "cancelled"
-        if budget and elapsed() >= budget:
+        if (run.best_epoch is not None or step > 1) and budget.training_must_end(val_images):
             return "time_budget"
         images = [im.to(run.device, non_blocking=True) for im in images]
         targets = [
@@ -456,8 +501,11 @@ def _train_epoch(
             sums[key] = sums.get(key, 0.0) + value
         run.last_losses = {k: v / step for k, v in sums.items()}
         run.steps_done = step
+        budget.step_seconds = (time.monotonic() - step_start) / step
+        if step % 10 == 0:
+            _fit_schedule_to_budget(run, budget, val_images, size)
         if step % config.progress_every == 0 or step == run.steps_per_epoch:
-            step_time = (time.monotonic() - step_start) / step
+            images_seen = min(len(train_ds), step * config.batch_size)
             emit(
                 {
                     "event": "step",
@@ -465,13 +513,16 @@ def _train_epoch(
                     "epochs": config.epochs,
                     "step": step,
                     "steps": run.steps_per_epoch,
+                    "images": images_seen,
+                    "images_total": len(train_ds),
+                    "images_per_second": config.batch_size / budget.step_seconds,
                     "global_step": run.global_step,
                     "loss": values["loss"],
                     "losses": values,
                     "mean_losses": run.last_losses,
                     "lr": run.scheduler.get_last_lr()[0],
-                    "elapsed_seconds": elapsed(),
-                    "eta_seconds": _eta(run, budget, elapsed(), epoch_times, step_time),
+                    "elapsed_seconds": budget.elapsed(),
+                    "eta_seconds": _eta(run, budget, val_images),
                 }
             )
     return "completed"
@@ -490,42 +541,37 @@ def _validate(
     return {k: metrics[k] for k in ("map", "map50", "map75")}
 
 
-def _eta(
-    run: _Run, budget: float | None, now: float, epoch_times: list[float], step_time: float = 0.0
-) -> float:
-    """Seconds to the end of the run: this epoch's rest, then the epochs left (and budget)."""
-    steps_left = (run.steps_per_epoch - run.steps_done) if step_time else 0
-    per_epoch = float(np.mean(epoch_times)) if epoch_times else step_time * run.steps_per_epoch
-    epochs_left = run.config.epochs - run.epoch - (1 if step_time else 0)
-    eta = steps_left * step_time + per_epoch * max(0, epochs_left)
-    if budget:
-        eta = min(eta, max(0.0, budget - now))
-    return eta
+def _eta(run: _Run, budget: Budget, val_images: int) -> float:
+    """Seconds to a model ready: this epoch's rest and its validation, the epochs left,
+    then what follows training; never past the time budget."""
+    step = budget.step_seconds or 0.0
+    validation = budget.validation_seconds(val_images)
+    this_epoch = 0.0
+    if run.in_epoch:
+        this_epoch = (run.steps_per_epoch - run.steps_done) * step + validation
+    epochs_left = run.config.epochs - run.epoch - (1 if run.in_epoch else 0)
+    eta = this_epoch + (run.steps_per_epoch * step + validation) * max(0, epochs_left)
+    return min(eta + budget.after_training_seconds(), max(0.0, budget.left()))
 
 
-def _epoch_seconds(history: list[dict[str, Any]], size: int) -> float:
-    """Expected seconds of an epoch at ``size``: the last (up to 3) epochs at that size,
-    else the last epoch scaled by the pixel count (progressive resizing's first large one)."""
-    if not history:
-        return 0.0
-    same = [h["seconds"] for h in history if h.get("image_size", size) == size][-3:]
-    if same:
-        return float(np.mean(same))
-    last = history[-1]
-    return float(last["seconds"]) * (size / last["image_size"]) ** 2
-
-
-def _fit_schedule_to_budget(run: _Run, budget: float, now: float) -> None:
-    """Aim the cosine decay at the last epoch the time budget will allow."""
-    config = run.config
-    epochs = 0
-    if config.start_size != config.input_size:  # epochs begun before the switch of size
-        per_epoch = _epoch_seconds(run.history, config.start_size)
-        switch = config.start_fraction * budget
-        if now < switch and per_epoch > 0:
-            epochs = math.ceil((switch - now) / per_epoch)
-            now += epochs * per_epoch
-    per_epoch = _epoch_seconds(run.history, config.input_size)
-    epochs += int(max(0.0, budget - now) // per_epoch) if per_epoch > 0 else 0
-    planned = max(run.epoch, min(config.epochs, run.epoch + epochs))
-    run.schedule.total_steps = max(run.schedule.warmup_steps + 1, planned * run.steps_per_epoch)
+def _fit_schedule_to_budget(run: _Run, budget: Budget, val_images: int, size: int) -> None:
+    """Aim the cosine decay at the last step the time budget will allow (from the
+    measured step time; steps at the full input size after a progressive switch cost
+    more by their pixel count)."""
+    if budget.seconds is None or not budget.step_seconds:
+        return
+    config, step = run.config, budget.step_seconds
+    epoch_training = run.steps_per_epoch * step
+    share = epoch_training / (epoch_training + budget.validation_seconds(val_images))
+    seconds = max(0.0, budget.left() - budget.after_training_seconds()) * share
+    steps = 0.0
+    if size < config.input_size:
+        before_switch = min(
+            seconds, max(0.0, config.start_fraction * budget.seconds - budget.elapsed())
+        )
+        steps += before_switch / step
+        seconds -= before_switch
+        step *= (config.input_size / size) ** 2
+    steps += seconds / step
+    planned = min(config.epochs * run.steps_per_epoch, run.global_step + int(steps))
+    run.schedule.total_steps = max(run.schedule.warmup_steps + 1, planned)

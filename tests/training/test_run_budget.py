@@ -1,0 +1,35 @@
+"""A studio run's time budget covers the whole run: claim to a recorded model.
+
+In-process (the pipeline's own ``execute``, real database); the worker-level flow is in
+test_worker_runs.py.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from training import pipeline
+from training.models import ModelVersion, RunStatus, TrainingRun
+from training.services import run_start
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_run_is_ready_within_its_budget_evaluation_and_export_included(make_bccd_project):
+    project = make_bccd_project({"train": 24, "val": 4, "test": 6})
+    budget = 40.0
+    config = {"preset": "fast", "image_size": 128, "epochs": 50, "time_budget_minutes": budget / 60}
+    run = run_start(project=project, config=config, user=None)
+    started = time.monotonic()
+    assert pipeline.execute(run.pk) == RunStatus.SUCCEEDED
+    wall = time.monotonic() - started
+    run = TrainingRun.objects.get(pk=run.pk)
+    assert ModelVersion.objects.filter(run=run).exists()
+    assert wall < budget + 30  # the issue's bound for a studio run, on a loaded machine
+    assert run.result["ready_seconds"] == pytest.approx(wall, abs=2)
+    assert run.elapsed_seconds == pytest.approx(run.result["ready_seconds"], abs=1)
+    # It trained until the budget said stop, not until some epoch count ran out.
+    assert run.result["stop_reason"] == "time_budget"
+    assert run.result["ready_seconds"] > budget * 0.6
