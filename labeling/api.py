@@ -31,6 +31,15 @@ class ProjectWriteSerializer(StrictSerializer):
     description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
 
 
+class ProjectCreateSerializer(ProjectWriteSerializer):
+    classes = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        max_length=500,
+        help_text="the project's classes, in order (keys 1-9 go to the first nine)",
+    )
+
+
 class MembershipSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
 
@@ -75,9 +84,9 @@ class ProjectListView(APIView):
         data = ProjectSerializer(projects, many=True, context={"roles": roles}).data
         return Response(data)
 
-    @extend_schema(request=ProjectWriteSerializer, responses={201: ProjectSerializer})
+    @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer})
     def post(self, request):
-        payload = ProjectWriteSerializer(data=request.data)
+        payload = ProjectCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         project = services.project_create(user=request.user, **payload.validated_data)
         data = ProjectSerializer(project, context={"roles": {project.pk: Role.OWNER}}).data

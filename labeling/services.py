@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from labeling.categories import categories_ensure
 from labeling.ingest import image_files_delete, project_files_delete
 from labeling.models import Image, Membership, Project, Role
 
@@ -32,14 +33,26 @@ def held_file_names(*, project_id: int, since: datetime) -> set[str]:
     return set().union(*(h(project_id=project_id, since=since) for h in _file_holders))
 
 
-def project_create(*, user: AbstractBaseUser, name: str, description: str = "") -> Project:
-    """Create a project; its creator becomes its owner."""
+def project_create(
+    *,
+    user: AbstractBaseUser,
+    name: str,
+    description: str = "",
+    classes: list[str] | tuple[str, ...] = (),
+) -> Project:
+    """Create a project with its classes (in order, keys 1-9 for the first nine); its
+    creator becomes its owner. A class named twice is one class; an invalid name creates
+    nothing."""
     name = name.strip()
     if not name:
         raise ValidationError({"name": "A project needs a name."})
     with transaction.atomic():
         project = Project.objects.create(name=name, description=description, created_by=user)
         Membership.objects.create(project=project, user=user, role=Role.OWNER)
+        try:
+            categories_ensure(project=project, names=[c.strip() for c in classes])
+        except ValidationError as error:
+            raise ValidationError({"classes": error.messages}) from error
     return project
 
 

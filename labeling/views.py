@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET
 from labeling import annotations, editor_review, health, selectors
 from labeling.api_images import ImageSerializer, neighbours_data
 from labeling.categories import EDITOR_KEYS
+from labeling.formats import FORMATS
 from labeling.forms import ImageFilterForm
 from labeling.models import Category
 from labeling.permissions import Action, role_allows
@@ -27,10 +28,20 @@ from labeling.suggestions import suggestion_dict, suggestion_list
 @require_GET
 def project_list(request: HttpRequest) -> HttpResponse:
     projects = selectors.project_list(user=request.user)
-    page_data = {"api": {"projects": reverse("api-projects")}}
-    return render(
-        request, "labeling/project_list.html", {"projects": projects, "page_data": page_data}
-    )
+    page_data = {
+        "api": {
+            "projects": reverse("api-projects"),
+            "project": _project_url_template("api-project"),
+            "imports": _project_url_template("api-imports"),
+        },
+        "urls": {"project": _project_url_template("project-detail")},
+    }
+    context = {"projects": projects, "page_data": page_data, "import_formats": ["auto", *FORMATS]}
+    return render(request, "labeling/project_list.html", context)
+
+
+def _project_url_template(name: str) -> str:
+    return reverse(name, args=[_ID]).replace(str(_ID), "{id}")
 
 
 def _page_project(request: HttpRequest, project_id: int, action: Action):

@@ -16,6 +16,7 @@ from labeling.models import DatasetImport, Role
 from labeling.permissions import Action, role_allows
 from labeling.views import image_url_template
 from training.selectors import model_list, run_list
+from training.workflow import project_workflow
 
 
 @login_required
@@ -50,6 +51,7 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "roles": Role.choices,
             "memberships": selectors.membership_list(project=project),
             "page_data": page_data,
+            "workflow": project_workflow(project=project, role=role),
             "runs": run_list(project=project)[:5],
             "models": model_list(project=project)[:5],
             **_dataset_context(project),

@@ -1,6 +1,7 @@
 // Project page, dataset part: classes (add, rename, colour, key, delete, merge) and
 // label imports. Imported by project_detail.js, the page's module.
 import { api, csrfToken, pageData, showError } from "../lib/api.js";
+import { followImport } from "../lib/imports.js";
 
 const data = pageData();
 const classes = document.getElementById("classes");
@@ -48,22 +49,12 @@ classes?.querySelectorAll("tr[data-category]").forEach((row) => {
 });
 
 const importForm = document.getElementById("dataset-import");
-const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
 async function follow(record, status) {
   // A worker runs the import; follow it until it is done.
-  const url = `${data.api.imports}/${record.id}`;
-  const started = Date.now();
-  while (record.status === "queued" || record.status === "running") {
-    const seconds = Math.round((Date.now() - started) / 1000);
-    status.textContent = record.status === "queued"
-      ? `Queued, waiting for a worker… (${seconds} s)`
-      : `Importing ${record.source_name}… (${seconds} s)`;
-    await sleep(1000);
-    record = await api(url);
-  }
-  if (record.status === "failed") throw new Error(`Import failed, nothing was kept: ${record.error}`);
-  return record;
+  const done = await followImport(`${data.api.imports}/${record.id}`, record, status);
+  if (done.status === "failed") throw new Error(`Import failed, nothing was kept: ${done.error}`);
+  return done;
 }
 
 importForm?.addEventListener("submit", async (event) => {
