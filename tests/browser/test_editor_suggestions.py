@@ -313,3 +313,46 @@ def test_viewers_see_suggestions_and_decide_nothing(
     page.keyboard.press("Delete")
     assert state(page)["boxes"] == [] and state(page)["decided"] == {}
     assert _statuses(image)[first.pk] == SuggestionStatus.PENDING
+
+
+def test_the_score_slider_shows_those_above_it_and_accepts_all_shown(
+    page, studio_server, model_version, tiny_trained, project_team
+):
+    image = _prelabeled(project_team, model_version, tiny_trained)
+    # Eight suggestions scoring 0.90, 0.80, ... 0.20 (the tiny model scores them all ~0.07).
+    made = [s.pk for s in _pending(image)]
+    Suggestion.objects.filter(pk__in=made[8:]).delete()
+    for i, pk in enumerate(made[:8]):
+        Suggestion.objects.filter(pk=pk).update(score=round(0.9 - 0.1 * i, 2))
+    pending = _pending(image)
+    assert len(pending) == 8
+    steps = 55  # the slider at 0.55: four above, four below
+    above = [s.pk for s in pending if s.score >= steps / 100]
+    open_as(page, studio_server.url, project_team["users"]["annotator"], image)
+    listed = "els => els.map(e => Number(e.dataset.suggestion))"
+    assert page.eval_on_selector_all("#suggestion-list li[data-suggestion]", listed) == [
+        s.pk for s in pending
+    ]
+    page.focus("#suggestion-min")
+    for _ in range(steps):
+        page.keyboard.press("ArrowRight")
+    assert page.inner_text("[data-testid=suggestion-min-value]") == f"{steps / 100:.2f}"
+    assert page.eval_on_selector_all("#suggestion-list li[data-suggestion]", listed) == above
+    assert state(page)["shownSuggestions"] == above  # drawn
+    assert page.inner_text("#suggestion-count") == f"({len(above)} of {len(pending)})"
+    assert page.inner_text("#suggestions-accept-all") == f"Accept all shown ({len(above)})"
+    below = len(pending) - len(above)
+    assert page.inner_text("#suggestion-below") == f"{below} below {steps / 100:.2f} not shown."
+
+    page.click("#suggestions-accept-all")
+    idle(page)
+    statuses = _statuses(image)
+    assert {pk for pk, status in statuses.items() if status == SuggestionStatus.ACCEPTED} == set(
+        above
+    )
+    assert sum(status == SuggestionStatus.PENDING for status in statuses.values()) == below
+    assert Annotation.objects.filter(image=image).count() == len(above)
+    # The ones below stay pending, listed again once the slider goes back to 0.
+    page.focus("#suggestion-min")
+    page.keyboard.press("Home")
+    assert len(page.eval_on_selector_all("#suggestion-list li[data-suggestion]", listed)) == below

@@ -64,13 +64,16 @@ const editor = {
   spaceDown: false,
 
   isVisible: (box) => !editor.hideAll && !editor.hidden.has(box.c),
+  minScore: 0, // pending suggestions below it are not shown (the score slider)
+  aboveMinScore: (s) => s.score >= editor.minScore,
+  suggestionShown: (s) => editor.isVisible(s) && editor.aboveMinScore(s),
   selectedBox: () =>
     (editor.doc && editor.selected !== null ? editor.doc.find(editor.selected) : null),
   selectedItem: () => editor.selectedBox() || suggestions.selected(),
   // The smallest box or pending suggestion under the point (a box on a tie).
   hitAt(point) {
     const box = boxAt(editor.doc.boxes, point, editor.isVisible);
-    const suggestion = boxAt(editor.doc.pending(), point, editor.isVisible);
+    const suggestion = boxAt(editor.doc.pending(), point, editor.suggestionShown);
     if (suggestion && (!box || suggestion.w * suggestion.h < box.w * box.h)) return suggestion;
     return box;
   },

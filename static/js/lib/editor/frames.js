@@ -42,7 +42,7 @@ export class Frames {
         labelOf: nameOf,
         isVisible: editor.isVisible,
         skip: editor.lifted,
-        suggestions: editor.doc.pending(),
+        suggestions: editor.doc.pending().filter(editor.aboveMinScore),
         review: editor.review ? editor.review.overlay(editor.doc.imageId) : null,
       });
     }

@@ -28,6 +28,8 @@ export function testHook(page) {
       suggestions: doc.pending().map((s) => ({
         id: s.sid, category_id: s.c, bbox: [s.x, s.y, s.w, s.h], score: s.score,
       })),
+      // those drawn: class shown, score at least the slider's
+      shownSuggestions: suggestions.shown().map((s) => s.sid),
       decided: { ...doc.decided },
       selectedSuggestion: suggestions.selected()?.sid ?? null,
       currentClass: editor.currentClass,

@@ -38,6 +38,7 @@ export class Suggestions {
     this.list = $("suggestion-list");
     $("suggestions-accept-all")?.addEventListener("click", () => this.acceptAll());
     $("suggestions-reject-all")?.addEventListener("click", () => this.rejectAll());
+    $("suggestion-min").addEventListener("input", (event) => this.setMinScore(Number(event.target.value)));
     this.list.addEventListener("click", (event) => {
       const row = event.target.closest("li[data-key]");
       if (!row) return;
@@ -55,10 +56,22 @@ export class Suggestions {
     return this.page.editor;
   }
 
-  // The pending suggestions drawn (their class shown), highest score first.
+  // The pending suggestions drawn (their class shown, their score at least the
+  // slider's), highest score first.
   shown() {
-    const { doc, isVisible } = this.editor;
-    return doc ? doc.pending().filter(isVisible) : [];
+    const { doc, suggestionShown } = this.editor;
+    return doc ? doc.pending().filter(suggestionShown) : [];
+  }
+
+  // The score slider: suggestions below it are neither drawn, listed nor accepted by
+  // "accept all shown" (nothing is decided about them).
+  setMinScore(value) {
+    const editor = this.editor;
+    editor.minScore = value;
+    $("suggestion-min-value").textContent = value.toFixed(2);
+    const selected = this.selected();
+    if (selected && !editor.aboveMinScore(selected)) editor.selected = null;
+    this.page.afterReplace();
   }
 
   selected() {
@@ -197,14 +210,22 @@ export class Suggestions {
   render() {
     const doc = this.editor.doc;
     if (!doc) return;
-    const pending = doc.pending();
+    const all = doc.pending();
+    const pending = all.filter(this.editor.aboveMinScore); // listed
     this.section.hidden = !doc.suggestions.length;
-    $("suggestion-count").textContent = `(${pending.length})`;
+    const below = all.length - pending.length;
+    $("suggestion-count").textContent = below ? `(${pending.length} of ${all.length})` : `(${all.length})`;
+    $("suggestion-below").textContent = below
+      ? `${below} below ${this.editor.minScore.toFixed(2)} not shown.`
+      : "";
     const { nameOf, colorOf } = this.page;
     const { readOnly, selected, isVisible } = this.editor;
+    const count = this.shown().length;
     for (const id of ["suggestions-accept-all", "suggestions-reject-all"]) {
-      if ($(id)) $(id).disabled = !pending.length;
+      if ($(id)) $(id).disabled = !count;
     }
+    if ($("suggestions-accept-all")) $("suggestions-accept-all").textContent = `Accept all shown (${count})`;
+    if ($("suggestions-reject-all")) $("suggestions-reject-all").textContent = `Reject all shown (${count})`;
     const rows = pending.slice(0, LIST_LIMIT).map((item) => {
       const swatch = el("span", { className: "swatch" });
       swatch.style.background = colorOf(item.c);
