@@ -1,4 +1,5 @@
-"""REST API of model versions: list, threshold and production flag, downloads."""
+"""REST API of model versions: list, threshold, production flag, name and notes,
+deletion, downloads."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class ModelSerializer(serializers.ModelSerializer):
         model = ModelVersion
         fields = [
             "id", "version", "run", "created_at", "metrics", "threshold", "class_thresholds",
-            "is_production", "onnx_bytes", "class_names",
+            "is_production", "name", "notes", "onnx_bytes", "class_names",
         ]  # fmt: skip
 
     def get_class_names(self, model: ModelVersion) -> list[str]:
@@ -55,6 +56,8 @@ class ModelUpdateSerializer(StrictSerializer):
         "saved ones; {} removes them)",
     )
     is_production = serializers.BooleanField(required=False)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
 
 
 class ModelListView(ProjectScopedView):
@@ -89,9 +92,10 @@ class ModelScopedView(APIView):
 
 class ModelDetailView(ModelScopedView):
     """PATCH needs TRAIN, and SERVE (owners) for the production flag or the thresholds
-    of the production version (labeling/permissions.py)."""
+    of the production version (labeling/permissions.py). DELETE needs TRAIN and answers
+    409 for the production version (or one a pre-label job is using)."""
 
-    project_actions = {"GET": Action.VIEW, "PATCH": Action.TRAIN}
+    project_actions = {"GET": Action.VIEW, "PATCH": Action.TRAIN, "DELETE": Action.TRAIN}
 
     @extend_schema(responses=ModelSerializer)
     def get(self, request, model_id: int):
@@ -107,6 +111,14 @@ class ModelDetailView(ModelScopedView):
         )
         model = registry.model_update(model=self.model, **payload.validated_data)
         return Response(ModelSerializer(model).data)
+
+    @extend_schema(responses={204: None, 409: OpenApiResponse(description="not deletable now")})
+    def delete(self, request, model_id: int):
+        try:
+            registry.model_delete(model=self.model, user=request.user)
+        except registry.ModelNotDeletable as exc:
+            raise Conflict(str(exc)) from None
+        return Response(status=204)
 
 
 class ModelDownloadView(ModelScopedView):

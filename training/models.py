@@ -141,6 +141,8 @@ class ModelVersion(models.Model):
     # {"<class name>": threshold}: optional per-class overrides of ``threshold``
     class_thresholds = models.JSONField(default=dict, blank=True)
     is_production = models.BooleanField(default=False)
+    name = models.CharField(max_length=100, blank=True)  # the user's, e.g. "night shots"
+    notes = models.TextField(max_length=5000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -151,6 +153,25 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"model v{self.version} of project {self.project_id}"
+
+
+class DeletedModelVersion(models.Model):
+    """A model version someone deleted (its files with it): its number is never given to
+    a later model of the project, so "v3" always means the same model."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    version = models.PositiveIntegerField()
+    name = models.CharField(max_length=100, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    deleted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "-version"]
+
+    def __str__(self) -> str:
+        return f"deleted model v{self.version} of project {self.project_id}"
 
 
 # --- Model-assisted labeling (training/prelabel.py; its suggestions: labeling/suggestions.py) -

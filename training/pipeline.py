@@ -21,10 +21,10 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import OperationalError, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from labeling.models import Project
+from training import selectors
 from training.checks import dataset_problems
 from training.claims import (  # noqa: F401 - the run's claim, also named from here
     Heartbeat,
@@ -377,13 +377,10 @@ def _evaluate_and_export(
     metrics = {k: v for k, v in report.get("metrics", {}).items() if isinstance(v, int | float)}
 
     def create() -> ModelVersion:
-        latest = ModelVersion.objects.filter(project_id=run.project_id).aggregate(Max("version"))[
-            "version__max"
-        ]
         return ModelVersion.objects.create(
             project_id=run.project_id,
             run=run,
-            version=(latest or 0) + 1,
+            version=selectors.next_model_version(project_id=run.project_id),
             onnx_file=onnx_name,
             onnx_sha256=sha256_of(onnx_path),
             onnx_bytes=onnx_path.stat().st_size,

@@ -35,9 +35,12 @@ def model_update(
     threshold: float | None = None,
     class_thresholds: dict[str, float] | None = None,
     is_production: bool | None = None,
+    name: str | None = None,
+    notes: str | None = None,
 ) -> ModelVersion:
     """Save the chosen confidence threshold (and per-class overrides, which replace the
-    previous ones; ``{}`` removes them) and/or make this the production model."""
+    previous ones; ``{}`` removes them), make this the production model, and/or set the
+    version's name and notes."""
     with transaction.atomic():
         model = ModelVersion.objects.select_for_update().get(pk=model.pk)
         if threshold is not None:
@@ -52,8 +55,54 @@ def model_update(
                     pk=model.pk
                 ).update(is_production=False)
             model.is_production = is_production
-        model.save(update_fields=["threshold", "class_thresholds", "is_production"])
+        if name is not None:
+            model.name = name.strip()
+        if notes is not None:
+            model.notes = notes.strip()
+        model.save(
+            update_fields=["threshold", "class_thresholds", "is_production", "name", "notes"]
+        )
     return model
+
+
+class ModelNotDeletable(Exception):
+    """Why a model version cannot be deleted now (the message says what to do)."""
+
+
+def model_delete(*, model: ModelVersion, user) -> None:
+    """Delete a model version and, once that is committed, its files (ONNX, checkpoint).
+    Not the production version, nor one a pre-label job is still running with. Its
+    pending suggestions go with it (decided ones stay: they are the boxes' history), and
+    its pre-label jobs. Its number is kept (DeletedModelVersion): no later model takes it."""
+    from labeling.models import Suggestion, SuggestionStatus
+    from training.models import DeletedModelVersion, PrelabelJob, PrelabelStatus
+
+    with transaction.atomic():
+        model = ModelVersion.objects.select_for_update().get(pk=model.pk)
+        if model.is_production:
+            raise ModelNotDeletable(
+                f"v{model.version} is the production model: make another version the "
+                "production one first."
+            )
+        busy = PrelabelJob.objects.filter(
+            model=model, status__in=[PrelabelStatus.QUEUED, PrelabelStatus.RUNNING]
+        )
+        if busy.exists():
+            raise ModelNotDeletable(
+                f"A pre-label job is using v{model.version}: cancel it or let it finish first."
+            )
+        files = [name for name in (model.onnx_file, model.checkpoint_file) if name]
+        DeletedModelVersion.objects.create(
+            project_id=model.project_id, version=model.version, name=model.name, deleted_by=user
+        )
+        Suggestion.objects.filter(model_id=model.pk, status=SuggestionStatus.PENDING).delete()
+        model.delete()
+        transaction.on_commit(lambda: _delete_files(files))
+
+
+def _delete_files(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)
 
 
 def _checked_class_thresholds(model: ModelVersion, values: dict[str, float]) -> dict[str, float]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.shortcuts import get_object_or_404
 
 from labeling.models import Category, Image, Project
-from training.models import ModelVersion, TrainingRun
+from training.models import DeletedModelVersion, ModelVersion, TrainingRun
 
 
 def run_list(*, project: Project) -> QuerySet[TrainingRun]:
@@ -37,6 +37,18 @@ def model_get(*, project: Project, model_id: int) -> ModelVersion:
     """One model version of the project, with its full evaluation report; 404 otherwise."""
     models = ModelVersion.objects.select_related("project", "run__dataset_version")
     return get_object_or_404(models, project=project, pk=model_id)
+
+
+def next_model_version(*, project_id: int) -> int:
+    """The number of the project's next model version: after every version it has had,
+    deleted ones included (a number always means one model)."""
+    kept = ModelVersion.objects.filter(project_id=project_id).aggregate(v=Max("version"))["v"]
+    gone = DeletedModelVersion.objects.filter(project_id=project_id).aggregate(v=Max("version"))
+    return max(kept or 0, gone["v"] or 0) + 1
+
+
+def model_was_deleted(*, project: Project, version: int) -> bool:
+    return DeletedModelVersion.objects.filter(project=project, version=version).exists()
 
 
 def model_list_with_sweep(*, project: Project) -> QuerySet[ModelVersion]:

@@ -158,10 +158,18 @@ def model_list(request: HttpRequest, project_id: int) -> HttpResponse:
         },
         "urls": {"compare": reverse("model-compare", args=[project.pk])},
     }
+    # After a deletion (?deleted=<version>): said only if that version was deleted.
+    asked = request.GET.get("deleted", "")
+    deleted = asked.isdigit() and selectors.model_was_deleted(project=project, version=int(asked))
     return render(
         request,
         "training/model_list.html",
-        {"project": project, "models": models, "page_data": page_data},
+        {
+            "project": project,
+            "models": models,
+            "deleted": int(asked) if deleted else None,
+            "page_data": page_data,
+        },
     )
 
 
@@ -198,6 +206,7 @@ def model_detail(request: HttpRequest, project_id: int, model_id: int) -> HttpRe
         ),
         "api": {"model": reverse("api-model", args=[model.pk])},
         "urls": {
+            "models": reverse("model-list", args=[project.pk]),
             "thumbnail": _url_template("api-image-thumbnail", project.pk),
             "file": _url_template("api-image-file", project.pk),
             # The box editor's page (labeling): /projects/<p>/annotate/<image id>/

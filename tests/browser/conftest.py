@@ -115,5 +115,6 @@ def log_in(page, username: str, password: str) -> None:
 from tests.training.conftest import make_bccd_project  # noqa: E402, F401 - shared fixture
 from tests.training.model_fixtures import (  # noqa: E402, F401 - shared fixtures
     reviewed_model,
+    stored_model,
     trained_for_review,
 )

@@ -95,4 +95,8 @@ def model_version(tiny_trained, project_team, tmp_path):
     return _evaluate_and_export(run, coco, Path(images), tmp_path, result)
 
 
-from tests.training.model_fixtures import reviewed_model, trained_for_review  # noqa: E402, F401
+from tests.training.model_fixtures import (  # noqa: E402, F401
+    reviewed_model,
+    stored_model,
+    trained_for_review,
+)

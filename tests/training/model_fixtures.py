@@ -77,3 +77,35 @@ def make_model_version(project, trained, tmp_path, *, version_hash: str = "4" * 
 @pytest.fixture
 def reviewed_model(trained_for_review, project_team, tmp_path):
     return make_model_version(project_team["project"], trained_for_review, tmp_path)
+
+
+@pytest.fixture
+def stored_model(project_team):
+    """Model versions whose files are really in the media storage (no training, no
+    evaluation): ``stored_model(version, production=False)``."""
+    from django.core.files.base import ContentFile
+
+    from training.models import DatasetVersion, ModelVersion, RunStatus, TrainingRun
+
+    project = project_team["project"]
+    dataset = DatasetVersion.objects.create(
+        project=project, content_hash="7" * 64, coco_file="x.json", image_count=1, box_count=1
+    )
+
+    def make(version: int, *, production: bool = False) -> ModelVersion:
+        run = TrainingRun.objects.create(
+            project=project, dataset_version=dataset, status=RunStatus.SUCCEEDED
+        )
+        prefix = f"projects/{project.pk}/models/run-{run.pk}"
+        onnx = default_storage.save(f"{prefix}/model.onnx", ContentFile(b"onnx bytes"))
+        checkpoint = default_storage.save(f"{prefix}/checkpoint.pt", ContentFile(b"weights"))
+        return ModelVersion.objects.create(
+            project=project,
+            run=run,
+            version=version,
+            onnx_file=onnx,
+            checkpoint_file=checkpoint,
+            is_production=production,
+        )
+
+    return make

@@ -457,7 +457,46 @@ $("#make-production")?.addEventListener("click", async (event) => {
     await api(data.api.model, { method: "PATCH", body: { is_production: true } });
     field("production").hidden = false;
     event.target.hidden = true;
+    const remove = $("#delete-model");
+    if (remove) { // the production version is not deleted
+      remove.disabled = true;
+      $("#delete-production-note").hidden = false;
+      $("#delete-confirm").hidden = true;
+    }
   } catch (error) {
+    showError(error);
+  }
+});
+
+// Name and notes (editors and owners).
+$("#about-form")?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const status = $("#about-status");
+  const body = { name: form.elements.name.value, notes: form.elements.notes.value };
+  try {
+    const model = await api(data.api.model, { method: "PATCH", body });
+    form.elements.name.value = model.name;
+    form.elements.notes.value = model.notes;
+    field("model-name").textContent = model.name ? ` · ${model.name}` : "";
+    status.textContent = "Saved.";
+  } catch (error) {
+    status.textContent = error.message;
+  }
+});
+
+// Deleting the version: asked again first; the server refuses the production one.
+$("#delete-model")?.addEventListener("click", () => {
+  $("#delete-confirm").hidden = false;
+  $("#delete-no").focus();
+});
+$("#delete-no")?.addEventListener("click", () => { $("#delete-confirm").hidden = true; });
+$("#delete-yes")?.addEventListener("click", async () => {
+  try {
+    await api(data.api.model, { method: "DELETE" });
+    window.location.assign(`${data.urls.models}?deleted=${data.model.version}`);
+  } catch (error) {
+    $("#delete-confirm").hidden = true;
     showError(error);
   }
 });
