@@ -337,6 +337,9 @@ def test_the_score_slider_shows_those_above_it_and_accepts_all_shown(
     for _ in range(steps):
         page.keyboard.press("ArrowRight")
     assert page.inner_text("[data-testid=suggestion-min-value]") == f"{steps / 100:.2f}"
+    page.wait_for_function(  # the side list is drawn in the next frame
+        f"document.querySelectorAll('#suggestion-list li[data-suggestion]').length === {len(above)}"
+    )
     assert page.eval_on_selector_all("#suggestion-list li[data-suggestion]", listed) == above
     assert state(page)["shownSuggestions"] == above  # drawn
     assert page.inner_text("#suggestion-count") == f"({len(above)} of {len(pending)})"
@@ -355,4 +358,6 @@ def test_the_score_slider_shows_those_above_it_and_accepts_all_shown(
     # The ones below stay pending, listed again once the slider goes back to 0.
     page.focus("#suggestion-min")
     page.keyboard.press("Home")
-    assert len(page.eval_on_selector_all("#suggestion-list li[data-suggestion]", listed)) == below
+    page.wait_for_function(
+        f"document.querySelectorAll('#suggestion-list li[data-suggestion]').length === {below}"
+    )
