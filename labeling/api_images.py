@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from labeling import health, ingest, selectors, services, splits
 from labeling.api import ProjectScopedView
+from labeling.health_alerts import health_alerts
 from labeling.models import Image, ImageStatus, Split
 from labeling.permissions import Action
 from studio import media
@@ -72,6 +73,9 @@ class ImageFilterSerializer(serializers.Serializer):
     q = serializers.CharField(required=False, max_length=255, help_text="in the file name")
     tagged = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text="has a box or no objects"
+    )
+    boxes = serializers.ChoiceField(
+        choices=["tiny", "huge"], required=False, help_text="with a tiny or a huge box"
     )
     sort = serializers.ChoiceField(choices=list(selectors.IMAGE_SORTS), required=False)
 
@@ -279,4 +283,6 @@ class ProjectHealthView(ProjectScopedView):
 
     @extend_schema(responses={200: dict})
     def get(self, request, project_id: int):
-        return Response(health.project_health(project=self.project))
+        report = health.project_health(project=self.project)
+        report["alerts"] = health_alerts(project=self.project, report=report)
+        return Response(report)

@@ -29,6 +29,10 @@ class ImageFilterForm(forms.Form):
         required=False,
         empty_value=None,
     )
+    boxes = forms.ChoiceField(
+        choices=[("", "any boxes"), ("tiny", "a tiny box"), ("huge", "a huge box")],
+        required=False,
+    )
     sort = forms.ChoiceField(
         choices=[(key, label) for key, (label, _) in IMAGE_SORTS.items()], required=False
     )

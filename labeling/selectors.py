@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.http import Http404
 
+from labeling.health_alerts import BOX_FILTERS
 from labeling.models import Annotation, Category, Image, ImageStatus, Membership, Project
 
 
@@ -39,7 +40,7 @@ def membership_list(*, project: Project) -> QuerySet[Membership]:
 
 # --- Images -------------------------------------------------------------------------------
 
-IMAGE_FILTERS = ("split", "category", "status", "no_objects", "q", "tagged", "sort")
+IMAGE_FILTERS = ("split", "category", "status", "no_objects", "q", "tagged", "boxes", "sort")
 
 # The grid's orders: (field, descending) pairs, the image id last (a total order, so
 # previous/next in the editor walk the images exactly as the grid shows them).
@@ -84,10 +85,12 @@ def image_list(
     no_objects: bool | None = None,
     q: str | None = None,
     tagged: bool | None = None,
+    boxes: str | None = None,
     sort: str | None = None,
 ) -> QuerySet[Image]:
     """The project's images, filtered, in the order ``sort`` names (upload order by
-    default). ``q`` finds file names containing it (any case)."""
+    default). ``q`` finds file names containing it (any case); ``boxes`` ("tiny" or
+    "huge") those with such a box (labeling/health_alerts.py)."""
     images = Image.objects.filter(project=project)
     if split:
         images = images.filter(split=split)
@@ -102,6 +105,10 @@ def image_list(
     if category is not None:
         images = images.filter(
             Exists(Annotation.objects.filter(image=OuterRef("pk"), category_id=category))
+        )
+    if boxes in BOX_FILTERS:
+        images = images.filter(
+            Exists(Annotation.objects.filter(BOX_FILTERS[boxes], image=OuterRef("pk")))
         )
     sort = sort if sort in IMAGE_SORTS else "oldest"
     keys = IMAGE_SORTS[sort][1]

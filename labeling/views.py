@@ -19,6 +19,7 @@ from labeling.api_images import ImageSerializer, neighbours_data
 from labeling.categories import EDITOR_KEYS
 from labeling.formats import FORMATS
 from labeling.forms import ImageFilterForm
+from labeling.health_alerts import health_alerts
 from labeling.models import Category
 from labeling.permissions import Action, role_allows
 from labeling.suggestions import suggestion_dict, suggestion_list
@@ -120,6 +121,7 @@ def project_images(request: HttpRequest, project_id: int) -> HttpResponse:
 def project_health(request: HttpRequest, project_id: int) -> HttpResponse:
     project, role = _page_project(request, project_id, Action.VIEW)
     report = health.project_health(project=project)
+    report["alerts"] = health_alerts(project=project, report=report)
     return render(
         request,
         "labeling/health.html",

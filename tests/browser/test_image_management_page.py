@@ -100,3 +100,17 @@ def test_delete_selected_images_after_confirming(page, studio_server, project_te
     assert not Annotation.objects.filter(image__project=project).exists()
     assert [d["name"] for d in page.evaluate(DRAWN)] == ["002.png"]
     assert page.locator("[data-testid=image-count]").text_content() == "(1)"
+
+
+def test_a_health_warning_leads_to_the_images_concerned(page, studio_server, project_team, grid):
+    project, images = grid
+    dust = Category.objects.create(project=project, name="dust", color="#0000ff")
+    Annotation.objects.create(image=images[2], category=dust, x=5, y=5, w=2, h=50, area=100)
+    sign_in(page.context, studio_server.url, project_team["users"]["viewer"])
+    page.goto(reverse("project-health", args=[project.pk]))
+    tiny = page.locator("[data-testid=health-warning][data-kind=tiny]")
+    assert tiny.inner_text().startswith("1 tiny box")
+    tiny.locator("a:has-text('Show the images')").click()
+    page.wait_for_url("**/images/?boxes=tiny")
+    assert [d["name"] for d in page.evaluate(DRAWN)] == ["002.png"]
+    assert page.locator("select[name=boxes]").input_value() == "tiny"
