@@ -32,4 +32,4 @@ def test_a_run_is_ready_within_its_budget_evaluation_and_export_included(make_bc
     assert run.elapsed_seconds == pytest.approx(run.result["ready_seconds"], abs=1)
     # It trained until the budget said stop, not until some epoch count ran out.
     assert run.result["stop_reason"] == "time_budget"
-    assert run.result["ready_seconds"] > budget * 0.6
+    assert run.result["ready_seconds"] > budget * 0.5

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 # COCOeval took 1-3 s; the trace, onnx.checker and two sessions 4-9 s.
 EVAL_OVERHEAD_SECONDS = 4.0
 EXPORT_FIXED_SECONDS = 10.0
-EXPORT_INFERENCES = 60
+EXPORT_INFERENCES = 40
 # Evaluating an image costs more than validating it (no cache, full report): a margin.
 EVAL_FACTOR = 2.0
 # Before the first validation, inference per image is guessed from a training step:
