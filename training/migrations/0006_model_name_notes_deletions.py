@@ -6,36 +6,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('labeling', '0006_suggestion'),
-        ('training', '0005_suggestion_to_labeling'),
+        ("labeling", "0006_suggestion"),
+        ("training", "0005_suggestion_to_labeling"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='modelversion',
-            name='name',
+            model_name="modelversion",
+            name="name",
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='notes',
+            model_name="modelversion",
+            name="notes",
             field=models.TextField(blank=True, max_length=5000),
         ),
         migrations.CreateModel(
-            name='DeletedModelVersion',
+            name="DeletedModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField()),
-                ('name', models.CharField(blank=True, max_length=100)),
-                ('deleted_at', models.DateTimeField(auto_now_add=True)),
-                ('deleted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='labeling.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.PositiveIntegerField()),
+                ("name", models.CharField(blank=True, max_length=100)),
+                ("deleted_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "deleted_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="labeling.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project_id', '-version'],
+                "ordering": ["project_id", "-version"],
             },
         ),
     ]

@@ -100,3 +100,13 @@ class Budget:
         if self.seconds is None:
             return False
         return self.training_seconds_left(val_images) < (self.step_seconds or 0.0)
+
+    def describe(self, val_images: int) -> str:
+        """The budget's state in words, for the log."""
+        return (
+            f"{self.elapsed():.1f} s of {self.seconds or 0:.0f} s spent; reserved "
+            f"{self.validation_seconds(val_images):.1f} s to validate and "
+            f"{self.after_training_seconds():.1f} s for evaluation and export; "
+            f"a step takes {self.step_seconds or 0:.2f} s, inference "
+            f"{self.inference_seconds():.3f} s an image"
+        )

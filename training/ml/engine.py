@@ -345,6 +345,7 @@ def train(
         trained_size = size
         if run.best_epoch is not None and budget.training_must_end(val_images):
             status = "time_budget"  # not one more step fits: what follows needs the rest
+            logger.info("training ends at the time budget: %s", budget.describe(val_images))
             break
         epoch_start = time.monotonic()
         emit({"event": "phase", "phase": "training", "elapsed_seconds": elapsed()})
@@ -468,6 +469,10 @@ def _train_epoch(
         if should_stop is not None and should_stop():
             return "cancelled"
         if (run.best_epoch is not None or step > 1) and budget.training_must_end(val_images):
+            logger.info(
+                "epoch %d ends after %d of %d steps at the time budget: %s",
+                run.epoch + 1, step - 1, run.steps_per_epoch, budget.describe(val_images),
+            )  # fmt: skip
             return "time_budget"
         images = [im.to(run.device, non_blocking=True) for im in images]
         targets = [
