@@ -8,10 +8,19 @@ from labeling import (
     api_categories,
     api_datasets,
     api_images,
+    api_notifications,
     api_suggestions,
 )
 
 urlpatterns = [
+    path(
+        "notifications", api_notifications.NotificationListView.as_view(), name="api-notifications"
+    ),
+    path(
+        "notifications/read-all",
+        api_notifications.NotificationReadAllView.as_view(),
+        name="api-notifications-read-all",
+    ),
     path("projects", api.ProjectListView.as_view(), name="api-projects"),
     path("projects/<int:project_id>", api.ProjectDetailView.as_view(), name="api-project"),
     path(

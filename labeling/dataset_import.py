@@ -49,6 +49,7 @@ from labeling.models import (
     ImageStatus,
     Project,
 )
+from labeling.notifications import import_ended_notify
 from studio.media import copy_to_local
 
 logger = logging.getLogger(__name__)
@@ -228,6 +229,10 @@ def dataset_import_run(*, import_id: int) -> DatasetImport | None:
         _failed(record, record.requested_format, f"the import could not run: {error}")
     default_storage.delete(record.upload)
     DatasetImport.objects.filter(pk=record.pk).update(upload="")
+    try:
+        import_ended_notify(import_id=record.pk)  # the members, on every page of the studio
+    except Exception:  # noqa: BLE001 - the import's own outcome is already recorded
+        logger.exception("could not notify the end of import %s", record.pk)
     record.upload = ""
     return record
 

@@ -323,3 +323,37 @@ class Suggestion(models.Model):
     @property
     def bbox(self) -> list[float]:
         return [self.x, self.y, self.w, self.h]
+
+
+# --- Notifications (labeling/notifications.py) -------------------------------------------
+
+
+class Notification(models.Model):
+    """Something that ended (a training run, a dataset import), told to one member of its
+    project: listed under the top bar's bell on every page, unread until opened."""
+
+    class Level(models.TextChoices):
+        SUCCESS = "success", "Success"
+        ERROR = "error", "Error"
+        INFO = "info", "Info"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=64)  # what it is about, e.g. "run:12" (once per user)
+    text = models.CharField(max_length=300)
+    url = models.CharField(max_length=300)  # a page of the studio
+    level = models.CharField(max_length=8, choices=Level.choices, default=Level.INFO)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="one_notification_per_event")
+        ]
+        indexes = [models.Index(fields=["user", "read_at"], name="notification_user_unread")]
+
+    def __str__(self) -> str:
+        return f"to {self.user_id}: {self.text}"

@@ -10,11 +10,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from labeling import annotations, editor_review, health, selectors
+from labeling import annotations, editor_review, health, notifications, selectors
 from labeling.api_images import ImageSerializer, neighbours_data
 from labeling.categories import EDITOR_KEYS
 from labeling.formats import FORMATS
@@ -202,3 +202,14 @@ _ID = 2_147_483_647  # stands for the image id in URL templates ("{id}" in the p
 
 def image_url_template(name: str, project) -> str:
     return reverse(name, args=[project.pk, _ID]).replace(str(_ID), "{id}")
+
+
+@login_required
+@require_GET
+def notification_open(request: HttpRequest, notification_id: int) -> HttpResponse:
+    """Open a notification from the bell: it is read now; go to what it is about."""
+    notification = notifications.notification_open(
+        user=request.user, notification_id=notification_id
+    )
+    # The studio's own pages only (they are written so; this keeps it so).
+    return redirect(notification.url if notification.url.startswith("/") else "/")

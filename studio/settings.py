@@ -348,6 +348,8 @@ STUDIO_HEARTBEAT_SECONDS = env_int("STUDIO_HEARTBEAT_SECONDS", 10, minimum=1)
 STUDIO_HEARTBEAT_TIMEOUT_SECONDS = env_int("STUDIO_HEARTBEAT_TIMEOUT_SECONDS", 120, minimum=2)
 STUDIO_REQUEUE_AFTER_SECONDS = env_int("STUDIO_REQUEUE_AFTER_SECONDS", 900, minimum=1)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# How often every page asks for new notifications (a run or an import that ended).
+STUDIO_NOTIFY_POLL_SECONDS = env_int("STUDIO_NOTIFY_POLL_SECONDS", 15, minimum=1)
 
 # --- Inference: prediction API, DeepStack endpoint, pre-labeling (training/inference.py) --
 # Loaded ONNX Runtime sessions kept per process (least recently used evicted first), and

@@ -39,6 +39,7 @@ from training.datasets import dataset_version_coco
 from training.models import ModelVersion, RunStatus, TrainingRun
 from training.progress import Progress
 from training.run_files import fetch_file, run_workdir, sha256_of, store_file
+from training.run_notifications import run_ended_notify
 
 logger = logging.getLogger(__name__)
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
@@ -138,7 +139,8 @@ def _last_checkpoint_note(exc: BaseException, run_id: int) -> str:
 def execute(run_id: int) -> str:
     """Run (or resume) a training run to its end. Returns the run's final status."""
     run = retrying(lambda: claim(run_id))
-    if run is None:
+    if run is None:  # finished already, or ended by the claim (cancelled, given up)
+        run_ended_notify(run_id=run_id)
         return "skipped"
     clock_started = time.monotonic()  # the time budget counts from here to a model ready
     heartbeat = Heartbeat(run, settings.STUDIO_HEARTBEAT_SECONDS)
@@ -180,6 +182,8 @@ def execute(run_id: int) -> str:
     finally:
         engine_logger.removeHandler(tail)
         heartbeat.stop()
+    if status != "superseded":
+        run_ended_notify(run_id=run_id)  # the members, on every page of the studio
     return status
 
 

@@ -18,6 +18,7 @@ from training.ml.config import TrainConfig
 from training.ml.errors import ConfigError
 from training.models import ModelVersion, RunStatus, TrainingRun
 from training.readiness import DataNotReady, problems_of, project_counts
+from training.run_notifications import run_ended_notify
 
 
 def run_config(
@@ -113,5 +114,6 @@ def run_cancel(*, run: TrainingRun) -> TrainingRun:
             run.status = RunStatus.CANCELLED
             run.finished_at = timezone.now()
             fields += ["status", "finished_at"]
+            transaction.on_commit(lambda: run_ended_notify(run_id=run.pk))
         run.save(update_fields=fields)
     return run

@@ -304,6 +304,10 @@ GLOBAL = {
     ("api-worker-checks", "POST"): {"anonymous": 401, "user": 403},  # staff only
     ("api-worker-check", "GET"): {"anonymous": 401, "user": 403},  # staff only
     # The schema and docs are for logged-in users (STUDIO_API_DOCS_PUBLIC=1 opens them).
+    # Notifications: one's own only; another user's is not found.
+    ("api-notifications", "GET"): {"anonymous": 401, "user": 200},
+    ("api-notifications-read-all", "POST"): {"anonymous": 401, "user": 200},
+    ("notification-open", "GET"): {"anonymous": 302, "user": 404},
     ("api-schema", "GET"): {"anonymous": 401, "user": 200},
     ("api-docs", "GET"): {"anonymous": 302, "user": 200},  # to the login page
     # DeepStack-compatible detection: an API key only (none configured here), no session.
@@ -312,6 +316,7 @@ GLOBAL = {
 }
 GLOBAL_ARGS = {
     "api-worker-check": lambda t: [t["foreign_check"].pk],
+    "notification-open": lambda t: [t["foreign_notification"].pk],
     "deepstack-custom": lambda t: ["cells"],
 }
 GLOBAL_BODIES = {("api-projects", "POST"): {"name": "Mine"}}
@@ -343,6 +348,11 @@ def team(project_team):
     project_team["viewer_membership"] = Membership.objects.get(user=viewer)
     project_team["foreign_check"] = WorkerCheck.objects.create(
         created_by=project_team["users"]["outsider"], requested_by_pid=1
+    )
+    from labeling.models import Notification
+
+    project_team["foreign_notification"] = Notification.objects.create(
+        user=project_team["users"]["outsider"], project=project_team["other"], key="k", url="/"
     )
     from django.contrib.auth import get_user_model
 

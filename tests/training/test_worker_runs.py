@@ -13,6 +13,7 @@ import pytest
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from labeling.models import Notification
 from tests.conftest import REPO_ROOT, start_worker, stop_worker, test_database_url
 from tests.training.conftest import TINY_CONFIG, WORKER_ENV
 from training.models import ModelVersion, RunStatus, TrainingRun
@@ -66,6 +67,8 @@ def test_tiny_run_succeeds_with_a_model(make_bccd_project, api_client_for, worke
     detail = client.get(f"/api/v1/projects/{project.pk}/runs/{run_id}").json()
     assert detail["status"] == "succeeded"
     assert detail["model_version"] == 1
+    notice = Notification.objects.get(key=f"run:{run_id}", user=project.created_by)
+    assert notice.text == f"Run #{run_id} of {project.name} succeeded: model v1 is ready to review."
     assert detail["result"]["test_metrics"]["map50"] == model.metrics["map50"]
     log = client.get(f"/api/v1/projects/{project.pk}/runs/{run_id}/log.txt")
     assert log["Content-Disposition"].startswith("attachment")
@@ -124,6 +127,10 @@ def test_worker_data_check_failure_ends_the_run_failed(make_bccd_project, worker
     assert run.status == RunStatus.FAILED, log_of(worker)
     assert run.error.startswith("The data check failed:")
     assert "at least 100000" in run.error
+    # The worker tells the project's members (on every page: labeling/notifications.py).
+    notice = Notification.objects.get(key=f"run:{run.pk}", user=project.created_by)
+    assert notice.level == "error"
+    assert notice.text.startswith(f"Run #{run.pk} of {project.name} failed: The data check")
 
 
 # The Redis restart with a queued run: test_worker_redis_restart.py (a private server).
