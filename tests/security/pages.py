@@ -12,8 +12,9 @@ import re
 from django.urls import URLPattern, URLResolver, get_resolver
 
 # Routes that are no HTML page: the API, the DeepStack endpoint, a health probe, the
-# POST-only logout, and the admin's own pages past its index (the index stands for them).
-_NOT_PAGES = re.compile(r"^(api/|v1/|healthz$|accounts/logout/$|admin/.)")
+# POST-only logout, a notification's link (a redirect to its page), and the admin's own
+# pages past its index (the index stands for them).
+_NOT_PAGES = re.compile(r"^(api/|v1/|healthz$|accounts/logout/$|notifications/|admin/.)")
 
 
 def page_routes() -> set[str]:
