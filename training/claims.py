@@ -63,6 +63,15 @@ def check_claim(run: TrainingRun) -> None:
         raise RunSuperseded(f"run {run.pk} was claimed again by another worker")
 
 
+def worker_name() -> str:
+    """The Celery node running this task (``--hostname``, e.g. gpu0@node-a), or the
+    machine's name outside a worker."""
+    from celery import current_task
+
+    node = getattr(current_task.request, "hostname", None) if current_task else None
+    return node or socket.gethostname()
+
+
 def claim(run_id: int) -> TrainingRun | None:
     """Take the run for this worker, or return None if there is nothing to do.
 
@@ -95,7 +104,7 @@ def claim(run_id: int) -> TrainingRun | None:
             return None
         run.status, run.heartbeat_at, run.phase = RunStatus.RUNNING, now, "preparing"
         run.started_at = run.started_at or now
-        run.worker = f"{socket.gethostname()} (pid {os.getpid()})"
+        run.worker = f"{worker_name()} (pid {os.getpid()})"
         run.worker_key = process_key()
         run.error = ""
         run.save()
