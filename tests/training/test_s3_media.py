@@ -19,6 +19,7 @@ from pathlib import Path
 
 import onnx
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from labeling.models import DatasetImport, Image
@@ -105,7 +106,7 @@ def test_upload_import_train_download_predict_on_s3(
     image = Image.objects.filter(project=project, original_name__endswith=".jpg").first()
     keys = s3_media.keys(f"projects/{project.pk}/")
     assert image.file.name in keys and image.thumbnail.name in keys
-    assert not any(k.startswith("imports/") for k in s3_media.keys()), "upload kept"
+    assert not any("/imports/" in k for k in s3_media.keys()), "the import's upload was kept"
 
     # The image and its thumbnail, through the studio's view, to members only.
     file_url = reverse("api-image-file", args=[project.pk, image.pk])
@@ -134,6 +135,24 @@ def test_upload_import_train_download_predict_on_s3(
     for name in (model.onnx_file, model.checkpoint_file, run.dataset_version.coco_file.name):
         assert name in keys
     assert run.checkpoint_file in keys  # the last epoch's, which a resume starts from
+
+    # The pages' links are the studio's own views: no bucket URL, signed or not.
+    browser = Client()
+    browser.force_login(owner)
+    listing = client.get(reverse("api-images", args=[project.pk])).json()
+    links = [i[k] for i in listing["results"] for k in ("file_url", "thumbnail_url")]
+    assert links and all(
+        link.startswith(f"/api/v1/projects/{project.pk}/images/") for link in links
+    )
+    pages = [
+        reverse("project-images", args=[project.pk]),
+        reverse("run-detail", args=[project.pk, run.pk]),
+        reverse("model-detail", args=[project.pk, model.pk]),
+    ]
+    for page in pages:
+        html = browser.get(page).content.decode()
+        assert s3_media.endpoint not in html and "studio-media" not in html, page
+        assert "X-Amz-" not in html and "AWSAccessKeyId" not in html, page
 
     # Download: the ONNX model (with the studio's metadata) and the checkpoint.
     download = reverse("api-model-download", args=[model.pk])
