@@ -40,7 +40,7 @@ class RunSerializer(serializers.ModelSerializer):
         fields = [
             "id", "status", "phase", "preset", "config", "dataset", "created_at", "started_at",
             "finished_at", "heartbeat_at", "attempts", "cancel_requested", "epoch", "epochs",
-            "resumed_from_epoch", "elapsed_seconds", "eta_seconds", "device", "worker",
+            "resumed_from_epoch", "elapsed_seconds", "eta_seconds", "progress", "device", "worker",
             "error", "result", "model_version", "model_page",
         ]  # fmt: skip
 

@@ -73,6 +73,10 @@ class TrainingRun(models.Model):
     resumed_from_epoch = models.PositiveIntegerField(null=True, blank=True)
     elapsed_seconds = models.FloatField(default=0)
     eta_seconds = models.FloatField(null=True, blank=True)
+    # Within the current phase, recorded every few seconds (training/progress.py):
+    # decoding {images, images_total}; training {epoch, step, steps, images,
+    # images_total, images_per_second, loss}.
+    progress = models.JSONField(default=dict, blank=True)
     history = models.JSONField(default=list)  # one record per epoch: losses, val metrics
     loss_points = models.JSONField(default=list)  # [[global step, loss], ...], thinned
     device = models.CharField(max_length=200, blank=True)
@@ -107,6 +111,17 @@ class TrainingRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def done_share(self) -> float | None:
+        """Share of the run done: elapsed against elapsed plus the measured remaining time
+        (None while there is no estimate yet). The run page computes the same in JS."""
+        if self.status == RunStatus.SUCCEEDED:
+            return 1.0
+        if self.is_finished or self.eta_seconds is None:
+            return None
+        total = self.elapsed_seconds + self.eta_seconds
+        return self.elapsed_seconds / total if total > 0 else 0.0
 
 
 class Reconciler(models.Model):

@@ -15,8 +15,17 @@ from training.run_files import run_workdir, sha256_of, store_file
 LOSS_POINTS_MAX = 2000
 
 
+STEP_FIELDS = ("epoch", "step", "steps", "images", "images_total", "images_per_second", "loss")
+WRITE_SECONDS = 2.0  # the row is written at most this often within a phase
+
+
 class Progress:
-    """The engine's progress callback: records losses, epochs and checkpoints on the row."""
+    """The engine's progress callback: records losses, epochs and checkpoints on the row.
+
+    Within a phase (decoding images, an epoch's steps) the row is written at most every
+    ``WRITE_SECONDS``: the phase's progress, elapsed time, ETA and the log tail, so the
+    run page moves every few seconds, however long an epoch is.
+    """
 
     def __init__(self, run: TrainingRun, tail) -> None:
         self.run = run
@@ -29,7 +38,22 @@ class Progress:
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "phase":
-            update_run(self.run, phase=event["phase"], heartbeat_at=timezone.now())
+            update_run(
+                self.run,
+                phase=event["phase"],
+                heartbeat_at=timezone.now(),
+                elapsed_seconds=event.get("elapsed_seconds", 0),
+                log_tail=self.tail.text(),
+            )
+        elif kind == "decoding":
+            if self._due() or event["images"] == event["images_total"]:
+                update_run(
+                    self.run,
+                    heartbeat_at=timezone.now(),
+                    progress={"images": event["images"], "images_total": event["images_total"]},
+                    elapsed_seconds=event.get("elapsed_seconds", 0),
+                    log_tail=self.tail.text(),
+                )
         elif kind == "step":
             self._step(event)
         elif kind == "epoch":
@@ -41,15 +65,23 @@ class Progress:
             self.loss_points.append([event.get("global_step", len(self.loss_points)), loss])
             if len(self.loss_points) > LOSS_POINTS_MAX:
                 self.loss_points = self.loss_points[::2]
-        if time.monotonic() - self.last_write > 2:
-            self.last_write = time.monotonic()
+        if self._due():
             update_run(
                 self.run,
                 heartbeat_at=timezone.now(),
                 loss_points=self.loss_points,
                 elapsed_seconds=event.get("elapsed_seconds", 0),
                 eta_seconds=event.get("eta_seconds"),
+                progress={key: event[key] for key in STEP_FIELDS if key in event},
+                log_tail=self.tail.text(),
             )
+
+    def _due(self) -> bool:
+        """True (and the clock restarted) when the row was last written long enough ago."""
+        if time.monotonic() - self.last_write < WRITE_SECONDS:
+            return False
+        self.last_write = time.monotonic()
+        return True
 
     def _epoch(self, event: dict[str, Any]) -> None:
         epoch = event["epoch"]

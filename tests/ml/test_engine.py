@@ -124,14 +124,18 @@ def test_time_budget_stops_with_a_checkpoint(synthetic: tuple[Path, Path], tmp_p
 
 
 def test_a_budget_shorter_than_one_epoch_ends_in_budget_with_a_model(
-    long_epochs: tuple[Path, Path], tmp_path: Path
+    long_epochs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The clock starts before decoding; the epoch is cut mid-way so that its validation
-    still fits, and the run does not stop with budget left."""
+    still fits, and the run does not stop with budget left. Step events come on time
+    (not only every ``progress_every`` steps)."""
+    from training.ml import engine
+
+    monkeypatch.setattr(engine, "PROGRESS_SECONDS", 0.5)
     events: list[dict] = []
     started = time.monotonic()
     result = train(
-        tiny_config(epochs=5, time_budget_minutes=6 / 60, progress_every=5),
+        tiny_config(epochs=5, time_budget_minutes=6 / 60, progress_every=1000),
         coco=long_epochs[0],
         images_dir=long_epochs[1],
         out_dir=tmp_path,
@@ -148,6 +152,12 @@ def test_a_budget_shorter_than_one_epoch_ends_in_budget_with_a_model(
     assert ckpt.load(result.best_checkpoint)["kind"] == "best"
     phases = [e["phase"] for e in events if e["event"] == "phase"]
     assert phases == ["decoding images", "training", "validating"]
+    decoding = [e for e in events if e["event"] == "decoding"]
+    assert decoding[-1]["images"] == decoding[-1]["images_total"] == 300  # train and val
+    steps = [e for e in events if e["event"] == "step"]
+    assert len(steps) >= 3
+    assert all(e["images"] == 4 * e["step"] and e["images_total"] == 255 for e in steps)
+    assert all(e["images_per_second"] > 0 for e in steps)
 
 
 def test_the_budget_reserves_the_evaluation_and_export_that_follow(

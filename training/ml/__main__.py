@@ -130,14 +130,6 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         pretrained=not args.no_pretrained,
     )
 
-    def report(event: dict[str, Any]) -> None:
-        if event["event"] == "step":
-            logger.info(
-                "epoch %d step %d/%d loss %.4f eta %s s",
-                event["epoch"], event["step"], event["steps"], event["loss"],
-                None if event["eta_seconds"] is None else round(event["eta_seconds"]),
-            )  # fmt: skip
-
     result = train(
         config,
         coco=args.coco,
@@ -146,7 +138,6 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         val_coco=args.val_coco,
         val_images_dir=args.val_images,
         resume=args.resume,
-        on_progress=report,
         clock_started=PROCESS_STARTED,
     )
     return {

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 # Measured on BCCD with the fast preset on 2 cores (README.md): the report's sweeps and
 # COCOeval took 1-3 s; the trace, onnx.checker and two sessions 4-9 s.
@@ -39,6 +40,12 @@ INFERENCE_PER_TRAIN_IMAGE = 0.5
 FIRST_VALIDATION_SECONDS = 1.0
 
 
+# Validation's share of an epoch's time when epochs are long: the epoch is validated on
+# a fixed subset of the val images (at least MIN_VAL_IMAGES) that takes about that share.
+VAL_SHARE = 0.25
+MIN_VAL_IMAGES = 16
+
+
 @dataclass
 class Budget:
     """The clock of one run and what it has measured; ``seconds`` None: no budget."""
@@ -51,6 +58,7 @@ class Budget:
     decode_image_seconds: float = 0.0
     step_seconds: float | None = None  # mean of this size's training steps
     infer_image_seconds: float | None = None  # measured by the last validation
+    score_image_seconds: float = 0.0  # COCOeval's time per image, measured likewise
     val_seconds: float | None = None  # the last validation's length
     # What evaluation and export took after an earlier run like this one (the studio
     # knows it): reserved when it is more than the estimate.
@@ -77,14 +85,25 @@ class Budget:
             return 0.0
         if self.val_seconds is not None:
             return self.val_seconds
-        return FIRST_VALIDATION_SECONDS + val_images * self.inference_seconds()
+        per_image = self.inference_seconds() + self.score_image_seconds
+        return FIRST_VALIDATION_SECONDS + val_images * per_image
+
+    def val_images_for(self, val_images: int, steps_per_epoch: int) -> int:
+        """How many val images an epoch is validated on: all of them, unless that would
+        take more than ``VAL_SHARE`` of an epoch's training under a time budget."""
+        per_image = self.inference_seconds() + self.score_image_seconds
+        if self.seconds is None or not self.step_seconds or not per_image:
+            return val_images
+        share = int(VAL_SHARE * steps_per_epoch * self.step_seconds / per_image)
+        return max(min(MIN_VAL_IMAGES, val_images), min(val_images, share))
 
     def after_training_seconds(self) -> float:
         """Reserved for what follows training: evaluation on the test images and export."""
         infer = self.inference_seconds()
         reserve = 0.0
         if self.final_images:
-            per_image = infer * EVAL_FACTOR + self.decode_image_seconds
+            per_image = (infer + self.score_image_seconds) * EVAL_FACTOR
+            per_image += self.decode_image_seconds
             reserve += self.final_images * per_image + EVAL_OVERHEAD_SECONDS
         if self.export:
             reserve += EXPORT_FIXED_SECONDS + EXPORT_INFERENCES * infer
@@ -110,3 +129,42 @@ class Budget:
             f"a step takes {self.step_seconds or 0:.2f} s, inference "
             f"{self.inference_seconds():.3f} s an image"
         )
+
+
+# The engine's run (training.ml.engine._Run) below: its epochs, steps and LR schedule.
+
+
+def eta_seconds(run: Any, budget: Budget, val_images: int) -> float:
+    """Seconds to a model ready: this epoch's rest and its validation, the epochs left,
+    then what follows training; never past the time budget."""
+    step = budget.step_seconds or 0.0
+    validation = budget.validation_seconds(val_images)
+    this_epoch = 0.0
+    if run.in_epoch:
+        this_epoch = (run.steps_per_epoch - run.steps_done) * step + validation
+    epochs_left = run.config.epochs - run.epoch - (1 if run.in_epoch else 0)
+    eta = this_epoch + (run.steps_per_epoch * step + validation) * max(0, epochs_left)
+    return min(eta + budget.after_training_seconds(), max(0.0, budget.left()))
+
+
+def fit_schedule(run: Any, budget: Budget, val_images: int, size: int) -> None:
+    """Aim the cosine decay at the last step the time budget will allow (from the
+    measured step time; steps at the full input size after a progressive switch cost
+    more by their pixel count)."""
+    if budget.seconds is None or not budget.step_seconds:
+        return
+    config, step = run.config, budget.step_seconds
+    epoch_training = run.steps_per_epoch * step
+    share = epoch_training / (epoch_training + budget.validation_seconds(val_images))
+    seconds = max(0.0, budget.left() - budget.after_training_seconds()) * share
+    steps = 0.0
+    if size < config.input_size:
+        before_switch = min(
+            seconds, max(0.0, config.start_fraction * budget.seconds - budget.elapsed())
+        )
+        steps += before_switch / step
+        seconds -= before_switch
+        step *= (config.input_size / size) ** 2
+    steps += seconds / step
+    planned = min(config.epochs * run.steps_per_epoch, run.global_step + int(steps))
+    run.schedule.total_steps = max(run.schedule.warmup_steps + 1, planned)

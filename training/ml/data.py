@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -169,18 +170,51 @@ class CocoDetection(Dataset):
             self._cache_bytes += size
         return image
 
-    def preload(self, should_stop: Callable[[], bool] | None = None) -> int:
+    def preload(
+        self,
+        should_stop: Callable[[], bool] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
         """Decode every image into the cache (as far as it allows); returns how many.
 
         Done before data-loader workers fork, they all share the decoded images.
         ``should_stop`` is asked before every image; raises Cancelled when it says so.
+        ``on_progress(images decoded)`` is called about every second, and at the end.
         """
         if self._cache_enabled:
+            reported = time.monotonic()
             for index in range(len(self)):
                 if should_stop is not None and should_stop():
                     raise Cancelled(f"stopped while decoding image {index + 1} of {len(self)}")
                 self.load_image(index)
+                if on_progress is not None and time.monotonic() - reported >= 1.0:
+                    reported = time.monotonic()
+                    on_progress(index + 1)
+            if on_progress is not None:
+                on_progress(len(self))
         return len(self._cache)
+
+    def subset(self, indices: list[int]) -> CocoDetection:
+        """The images at ``indices`` as a data set of their own (sharing decoded images)."""
+        keep = {self.images[i]["id"] for i in indices}
+        part = CocoDetection(
+            {
+                **self.coco,
+                "images": [im for im in self.images if im["id"] in keep],
+                "annotations": [a for a in self.coco["annotations"] if a["image_id"] in keep],
+            },
+            self.images_dir,
+            transform=self.transform,
+            cache=self._cache_enabled,
+            cache_max_bytes=self._cache_max_bytes,
+        )
+        index_of = {im["id"]: i for i, im in enumerate(self.images)}
+        for new, image in enumerate(part.images):
+            cached = self._cache.get(index_of[image["id"]])
+            if cached is not None:
+                part._cache[new] = cached
+                part._cache_bytes += cached.numel()
+        return part
 
     def target(self, index: int) -> dict[str, Any]:
         info = self.images[index]

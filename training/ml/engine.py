@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from training.ml import checkpoint as ckpt
-from training.ml.budget import Budget
+from training.ml.budget import VAL_SHARE, Budget, eta_seconds, fit_schedule
 from training.ml.config import TrainConfig
 from training.ml.data import CocoDetection, collate, load_coco, split_coco
 from training.ml.ema import ModelEma
@@ -49,6 +49,10 @@ from training.ml.transforms import DetectionTransform, TrainingSamples
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[dict[str, Any]], None]
+# A step event at least this often (besides every ``progress_every`` steps), and a log
+# line of the training's progress this often: slow steps still show the run moving.
+PROGRESS_SECONDS = 2.0
+LOG_SECONDS = 15.0
 
 
 class WarmupCosine:
@@ -201,6 +205,7 @@ class _Run:
         self.elapsed_before = 0.0
         self.last_losses: dict[str, float] = {}
         self.steps_done = 0  # within the current epoch
+        self.val_images: int | None = None  # how many val images each epoch is scored on
         self.in_epoch = False
 
     @property
@@ -233,6 +238,7 @@ class _Run:
             "best_epoch": self.best_epoch,
             "best_metrics": self.best_metrics,
             "stale_epochs": self.stale_epochs,
+            "val_images": self.val_images,
             "history": self.history,
             "elapsed_seconds": elapsed,
         }
@@ -262,6 +268,7 @@ class _Run:
         self.best_epoch = state["best_epoch"]
         self.best_metrics = state["best_metrics"]
         self.stale_epochs = state["stale_epochs"]
+        self.val_images = state.get("val_images")
         self.history = list(state["history"])
         self.elapsed_before = float(state["elapsed_seconds"])
 
@@ -310,10 +317,24 @@ def train(
         train_ds, val_ds = _datasets(config, coco, images_dir, val_coco, val_images_dir)
         emit({"event": "phase", "phase": "decoding images", "elapsed_seconds": budget.elapsed()})
         decoding = time.monotonic()
-        decoded = train_ds.preload(should_stop)
+        total = len(train_ds) + (len(val_ds) if val_ds is not None else 0)
+
+        def decoded_so_far(done: int) -> None:
+            emit(
+                {
+                    "event": "decoding",
+                    "images": done,
+                    "images_total": total,
+                    "elapsed_seconds": budget.elapsed(),
+                }
+            )
+
+        decoded = train_ds.preload(should_stop, decoded_so_far)
         logger.info("decoded %d training images into memory", decoded)
         if val_ds is not None:
-            decoded += val_ds.preload(should_stop)
+            decoded += val_ds.preload(
+                should_stop, lambda done: decoded_so_far(len(train_ds) + done)
+            )
         if decoded:
             budget.decode_image_seconds = (time.monotonic() - decoding) / decoded
     except Cancelled as stop:
@@ -331,7 +352,11 @@ def train(
         logger.info("resumed from %s at epoch %d", resume, run.epoch)
     budget.started -= run.elapsed_before  # a resumed run's clock goes on
     inferences: dict[int, InferenceModel] = {}
-    val_images = len(val_ds) if val_ds is not None else 0
+    all_val_images = len(val_ds) if val_ds is not None else 0
+    if val_ds is not None and budget.seconds is not None:
+        _inference_probe(run, val_ds, config.size_for(0), budget)
+    val_images = run.val_images or all_val_images
+    val_subset = _val_subset(val_ds, run.val_images, config.seed)
     status = "completed"
     elapsed = budget.elapsed
     trained_size: int | None = run.history[-1].get("image_size") if run.history else None
@@ -349,7 +374,7 @@ def train(
             break
         epoch_start = time.monotonic()
         emit({"event": "phase", "phase": "training", "elapsed_seconds": elapsed()})
-        status = _train_epoch(run, train_ds, size, budget, val_images, emit, should_stop)
+        status = _train_epoch(run, train_ds, size, budget, all_val_images, emit, should_stop)
         if status == "completed" and should_stop is not None and should_stop():
             status = "cancelled"  # asked during the epoch's last batch: no validation
         if status == "cancelled" or (status == "time_budget" and not run.steps_done):
@@ -360,9 +385,18 @@ def train(
         # forgotten, so best.pt ends as the best epoch at the full input size.
         if size not in inferences:
             inferences[size] = InferenceModel(run.evaluated_model, size)
+        if val_ds is not None and run.val_images is None:  # chosen once: scores compare
+            run.val_images = budget.val_images_for(all_val_images, run.steps_per_epoch)
+            val_images = run.val_images
+            val_subset = _val_subset(val_ds, run.val_images, config.seed)
+            if val_images < all_val_images:
+                logger.info(
+                    "epochs are validated on %d of the %d val images (a fixed %d%% share "
+                    "of an epoch's time)", val_images, all_val_images, VAL_SHARE * 100,
+                )  # fmt: skip
         validating = time.monotonic()
         try:
-            metrics = _validate(inferences[size], val_ds, should_stop, budget)
+            metrics = _validate(inferences[size], val_subset, should_stop, budget)
         except Cancelled:
             status = "cancelled"
             break
@@ -380,6 +414,7 @@ def train(
             "image_size": size,
             "steps": run.steps_done,
             "partial": run.steps_done < run.steps_per_epoch,
+            "val_images": val_images,
             "lr": run.scheduler.get_last_lr()[0],
         }
         record.update(run.last_losses)
@@ -393,7 +428,7 @@ def train(
             ckpt.save_atomic({**payload, "epoch": run.epoch, "metrics": metrics}, best_path)
         else:
             run.stale_epochs += 1
-        _fit_schedule_to_budget(run, budget, val_images, size)
+        fit_schedule(run, budget, val_images, size)
         ckpt.save_atomic(run.state(elapsed()), last_path)
         logger.info(
             "epoch %d/%d: %.1f s, loss %.4f, val mAP %.4f, mAP@0.5 %.4f",
@@ -409,7 +444,7 @@ def train(
                 "val": metrics,
                 "best_epoch": run.best_epoch,
                 "elapsed_seconds": elapsed(),
-                "eta_seconds": _eta(run, budget, val_images),
+                "eta_seconds": eta_seconds(run, budget, val_images),
             }
         )
         if status == "time_budget":
@@ -437,7 +472,7 @@ def _train_epoch(
     train_ds: CocoDetection,
     size: int,
     budget: Budget,
-    val_images: int,
+    all_val_images: int,
     emit: ProgressCallback,
     should_stop: Callable[[], bool] | None,
 ) -> str:
@@ -464,10 +499,14 @@ def _train_epoch(
     model.train()
     sums: dict[str, float] = {}
     run.steps_done, run.in_epoch = 0, True
-    step_start = time.monotonic()
+    step_start = last_event = last_log = time.monotonic()
     for step, (images, targets) in enumerate(loader, start=1):
         if should_stop is not None and should_stop():
             return "cancelled"
+        # The val images the epoch will be scored on (chosen at the first validation).
+        val_images = run.val_images
+        if val_images is None:
+            val_images = budget.val_images_for(all_val_images, run.steps_per_epoch)
         if (run.best_epoch is not None or step > 1) and budget.training_must_end(val_images):
             logger.info(
                 "epoch %d ends after %d of %d steps at the time budget: %s",
@@ -507,9 +546,22 @@ def _train_epoch(
         run.steps_done = step
         budget.step_seconds = (time.monotonic() - step_start) / step
         if step % 10 == 0:
-            _fit_schedule_to_budget(run, budget, val_images, size)
-        if step % config.progress_every == 0 or step == run.steps_per_epoch:
+            fit_schedule(run, budget, val_images, size)
+        now = time.monotonic()
+        if (
+            step % config.progress_every == 0
+            or step == run.steps_per_epoch
+            or now - last_event >= PROGRESS_SECONDS
+        ):
+            last_event = now
             images_seen = min(len(train_ds), step * config.batch_size)
+            if now - last_log >= LOG_SECONDS:
+                last_log = now
+                logger.info(
+                    "epoch %d: step %d of %d, %d of %d images, %.2f images/s, loss %.4f",
+                    run.epoch + 1, step, run.steps_per_epoch, images_seen, len(train_ds),
+                    config.batch_size / budget.step_seconds, values["loss"],
+                )  # fmt: skip
             emit(
                 {
                     "event": "step",
@@ -526,10 +578,27 @@ def _train_epoch(
                     "mean_losses": run.last_losses,
                     "lr": run.scheduler.get_last_lr()[0],
                     "elapsed_seconds": budget.elapsed(),
-                    "eta_seconds": _eta(run, budget, val_images),
+                    "eta_seconds": eta_seconds(run, budget, val_images),
                 }
             )
     return "completed"
+
+
+def _val_subset(val_ds: CocoDetection | None, count: int | None, seed: int) -> CocoDetection | None:
+    """The val images epochs are scored on: a fixed random ``count`` of them, or all."""
+    if val_ds is None or count is None or count >= len(val_ds):
+        return val_ds
+    return val_ds.subset(sorted(random.Random(seed).sample(range(len(val_ds)), count)))
+
+
+def _inference_probe(
+    run: _Run, val_ds: CocoDetection, size: int, budget: Budget, count: int = 4
+) -> None:
+    """Measure, on a few val images before training, the seconds per image of inference
+    and of scoring (COCOeval): what the budget reserves for validation, evaluation and
+    export starts from them."""
+    probe = val_ds.subset(list(range(min(count, len(val_ds)))))
+    _validate(InferenceModel(run.evaluated_model, size), probe, None, budget)
 
 
 @torch.no_grad()
@@ -545,43 +614,9 @@ def _validate(
         return {}
     predicting = time.monotonic()
     predictions = predict_dataset(inference, val_ds, should_stop=should_stop)
-    if budget is not None:
-        budget.infer_image_seconds = (time.monotonic() - predicting) / len(val_ds)
+    scoring = time.monotonic()
     metrics = coco_metrics(val_ds.coco, predictions)
+    if budget is not None:
+        budget.infer_image_seconds = (scoring - predicting) / len(val_ds)
+        budget.score_image_seconds = (time.monotonic() - scoring) / len(val_ds)
     return {k: metrics[k] for k in ("map", "map50", "map75")}
-
-
-def _eta(run: _Run, budget: Budget, val_images: int) -> float:
-    """Seconds to a model ready: this epoch's rest and its validation, the epochs left,
-    then what follows training; never past the time budget."""
-    step = budget.step_seconds or 0.0
-    validation = budget.validation_seconds(val_images)
-    this_epoch = 0.0
-    if run.in_epoch:
-        this_epoch = (run.steps_per_epoch - run.steps_done) * step + validation
-    epochs_left = run.config.epochs - run.epoch - (1 if run.in_epoch else 0)
-    eta = this_epoch + (run.steps_per_epoch * step + validation) * max(0, epochs_left)
-    return min(eta + budget.after_training_seconds(), max(0.0, budget.left()))
-
-
-def _fit_schedule_to_budget(run: _Run, budget: Budget, val_images: int, size: int) -> None:
-    """Aim the cosine decay at the last step the time budget will allow (from the
-    measured step time; steps at the full input size after a progressive switch cost
-    more by their pixel count)."""
-    if budget.seconds is None or not budget.step_seconds:
-        return
-    config, step = run.config, budget.step_seconds
-    epoch_training = run.steps_per_epoch * step
-    share = epoch_training / (epoch_training + budget.validation_seconds(val_images))
-    seconds = max(0.0, budget.left() - budget.after_training_seconds()) * share
-    steps = 0.0
-    if size < config.input_size:
-        before_switch = min(
-            seconds, max(0.0, config.start_fraction * budget.seconds - budget.elapsed())
-        )
-        steps += before_switch / step
-        seconds -= before_switch
-        step *= (config.input_size / size) ** 2
-    steps += seconds / step
-    planned = min(config.epochs * run.steps_per_epoch, run.global_step + int(steps))
-    run.schedule.total_steps = max(run.schedule.warmup_steps + 1, planned)

@@ -44,11 +44,38 @@ window.setInterval(tick, 1000);
 const lossChart = lineChart("loss-chart", "loss");
 const mapChart = lineChart("map-chart", "val mAP");
 
+// Within the phase: images decoded, or the epoch's steps and images, speed and loss.
+function stepText(run) {
+  const p = run.progress || {};
+  if (FINISHED.has(run.status) || p.images === undefined) return "";
+  if (run.phase === "decoding images") return `${p.images} of ${p.images_total} images decoded`;
+  if (p.step === undefined) return "";
+  const speed = p.images_per_second ? `, ${p.images_per_second.toFixed(1)} images/s` : "";
+  const loss = p.loss !== undefined ? `, loss ${p.loss.toFixed(3)}` : "";
+  return `epoch ${p.epoch}: step ${p.step} of ${p.steps} (${p.images} of ${p.images_total} images${speed}${loss})`;
+}
+
+// The share of the run done: elapsed time against elapsed and remaining (measured ETA).
+function runShare(run) {
+  if (run.status === "succeeded") return 1;
+  if (FINISHED.has(run.status) || run.eta_seconds === null || run.eta_seconds === undefined) {
+    return null;
+  }
+  const spent = run.elapsed_seconds || 0;
+  return spent + run.eta_seconds > 0 ? spent / (spent + run.eta_seconds) : 0;
+}
+
 function render(run) {
   field("status").textContent = run.status;
   field("status").className = `status status-${run.status}`;
   field("progress").textContent = `epoch ${run.epoch} of ${run.epochs}`;
   field("phase").textContent = run.phase || "";
+  field("step").textContent = stepText(run);
+  const bar = field("progress-bar");
+  const share = runShare(run);
+  if (share === null) bar.removeAttribute("value");
+  else bar.value = share;
+  bar.hidden = FINISHED.has(run.status) && run.status !== "succeeded";
   times = run;
   tick();
   field("eta").textContent = FINISHED.has(run.status) ? "—" : duration(run.eta_seconds);
