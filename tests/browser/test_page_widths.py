@@ -59,6 +59,9 @@ def _pages(project, model, run, image) -> dict[str, str]:
         "images": reverse("project-images", args=[p]),
         "health": reverse("project-health", args=[p]),
         "editor": reverse("annotate", args=[p, image.pk]),
+        # the editor opened from the model's error gallery (its detections drawn over)
+        "editor-review": reverse("annotate", args=[p, image.pk])
+        + f"?review={model.pk}&threshold=0.5&error_kind=fp",
         "train": reverse("train", args=[p]),
         "run": reverse("run-detail", args=[p, run.pk]),
         "models": reverse("model-list", args=[p]),
