@@ -127,6 +127,8 @@ def sidecar(model: ModelVersion) -> dict[str, Any]:
         "format": "detection-studio/model-v1",
         "project": {"id": model.project_id, "name": model.project.name},
         "model_version": model.version,
+        "name": model.name,  # the user's, "" for none
+        "notes": model.notes,
         "class_names": class_names(model),
         "category_ids": metadata.get("category_ids", []),
         "threshold": model.threshold,
@@ -198,7 +200,8 @@ def model_card(model: ModelVersion) -> str:
     )
     metrics = info["metrics"]
     dataset = info["dataset_version"]
-    return f"""# {info["project"]["name"]} — model v{model.version}
+    named = f" ({model.name})" if model.name else ""
+    return f"""# {info["project"]["name"]} — model v{model.version}{named}
 
 Object detector trained with Detection Studio ({info["preset"]} preset, input
 {info["input_size"]} px), from ImageNet-pretrained weights.
@@ -230,7 +233,11 @@ and `batch_index`, after NMS. Keep detections scoring at least **{model.threshol
 Made for images like those of its dataset (same camera, scale and classes). It has not
 been evaluated on anything else; check its precision and recall on your own images
 before relying on it, and keep a person in the loop where mistakes matter.
-"""
+{_notes(model)}"""
+
+
+def _notes(model: ModelVersion) -> str:
+    return f"\n## Notes\n{model.notes}\n" if model.notes else ""
 
 
 def _overrides(model: ModelVersion) -> str:

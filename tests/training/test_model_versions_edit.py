@@ -4,6 +4,7 @@ API: who may, what the production version answers, what is left in storage."""
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from django.core.files.storage import default_storage
@@ -36,6 +37,14 @@ def test_name_and_notes_editors_and_owners_not_viewers(stored_model, project_tea
     assert response.json()["name"] == "night shots"
     model.refresh_from_db()
     assert (model.name, model.notes) == ("night shots", body["notes"].strip())
+    # The downloads carry them too.
+    viewer = api_client_for(users["viewer"])
+    download = reverse("api-model-download", args=[model.pk])
+    sidecar = json.loads(b"".join(viewer.get(f"{download}?artifact=sidecar").streaming_content))
+    assert (sidecar["name"], sidecar["notes"]) == ("night shots", body["notes"].strip())
+    card = b"".join(viewer.get(f"{download}?artifact=card").streaming_content).decode()
+    assert card.startswith("# Cells — model v1 (night shots)\n")
+    assert card.endswith("## Notes\nTrained on the new camera.\nBetter at dusk.\n")
     # An owner too, even of the production version (the name changes nothing it serves).
     response = api_client_for(users["owner"]).patch(url(model), {"name": ""}, format="json")
     assert response.status_code == 200 and response.json()["name"] == ""

@@ -48,7 +48,8 @@ export class Review {
     const what = asked.kind ? KIND_LABELS[asked.kind] : "any error";
     const cls = asked.categoryId === null ? "all classes" : this.names.get(asked.categoryId);
     field("review-summary").textContent = `${this.walk.length} test image(s) with ${what} ` +
-      `(${cls}) at threshold ${this.threshold.toFixed(2)}; ‹ › walk them, worst first.`;
+      `(${cls}) at threshold ${this.threshold.toFixed(2)}, as evaluated against the boxes of ` +
+      "its dataset version (edits made since do not change them); ‹ › walk them, worst first.";
     $("review-show").addEventListener("change", (event) => {
       this.show = event.target.checked;
       page.editor.redraw({ boxes: true });
