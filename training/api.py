@@ -47,8 +47,11 @@ class RunSerializer(serializers.ModelSerializer):
     def get_preset(self, run: TrainingRun) -> str:
         return run.config.get("preset", "")
 
-    def get_dataset(self, run: TrainingRun) -> dict:
+    def get_dataset(self, run: TrainingRun) -> dict | None:
+        """The frozen dataset version; None until the run's worker has frozen it."""
         version = run.dataset_version
+        if version is None:
+            return None
         return {
             "id": version.pk,
             "content_hash": version.content_hash,

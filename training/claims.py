@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import OperationalError, close_old_connections, connection, transaction
 from django.utils import timezone
 
-from training.models import RunStatus, TrainingRun
+from training.models import FREEZING, RunStatus, TrainingRun
 from training.workers import process_gone, process_key
 
 logger = logging.getLogger(__name__)
@@ -102,7 +102,9 @@ def claim(run_id: int) -> TrainingRun | None:
             )
             run.save(update_fields=["status", "finished_at", "error", "attempts", "claim_token"])
             return None
-        run.status, run.heartbeat_at, run.phase = RunStatus.RUNNING, now, "preparing"
+        # A run's data is frozen by its worker first (training/pipeline.py).
+        phase = "preparing" if run.dataset_version_id else FREEZING
+        run.status, run.heartbeat_at, run.phase = RunStatus.RUNNING, now, phase
         run.started_at = run.started_at or now
         run.worker = f"{worker_name()} (pid {os.getpid()})"
         run.worker_key = process_key()

@@ -45,14 +45,16 @@ class RunStatus(models.TextChoices):
 
 
 FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+FREEZING = "freezing dataset"  # a run's first phase, while its worker freezes the data
 
 
 class TrainingRun(models.Model):
     """One training run. The row, not the broker, is the source of truth of its state."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    # None until the worker has frozen the data (the run's first phase, FREEZING).
     dataset_version = models.ForeignKey(
-        DatasetVersion, on_delete=models.RESTRICT, related_name="runs"
+        DatasetVersion, null=True, blank=True, on_delete=models.RESTRICT, related_name="runs"
     )
     config = models.JSONField(default=dict)  # training.ml.config.TrainConfig.to_dict()
     status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)

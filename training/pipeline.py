@@ -36,7 +36,7 @@ from training.claims import (  # noqa: F401 - the run's claim, also named from h
     update_run,
 )
 from training.datasets import dataset_version_coco
-from training.models import ModelVersion, RunStatus, TrainingRun
+from training.models import FREEZING, ModelVersion, RunStatus, TrainingRun
 from training.progress import Progress
 from training.run_files import fetch_file, run_workdir, sha256_of, store_file
 from training.run_notifications import run_ended_notify
@@ -199,6 +199,8 @@ def _execute(
 
     workdir = run_workdir(run)
     workdir.mkdir(parents=True, exist_ok=True)
+    if run.dataset_version_id is None:
+        _freeze(run)
     coco = dataset_version_coco(run.dataset_version)
     stop_if_cancelled(run.pk)
     problems = dataset_problems(
@@ -278,6 +280,18 @@ def _execute(
         finish=succeeded,
     )
     return RunStatus.SUCCEEDED
+
+
+def _freeze(run: TrainingRun) -> None:
+    """The run's first phase: freeze the project's data now into a dataset version (an
+    existing one when unchanged) and record it on the run."""
+    from training.datasets import dataset_version_freeze
+
+    update_run(run, phase=FREEZING, heartbeat_at=timezone.now())
+    version = retrying(lambda: dataset_version_freeze(project=run.project, user=run.created_by))
+    update_run(run, dataset_version=version, phase="preparing", heartbeat_at=timezone.now())
+    run.dataset_version = version
+    stop_if_cancelled(run.pk)
 
 
 def _resume_checkpoint(run: TrainingRun, workdir: Path) -> Path | None:

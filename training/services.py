@@ -1,4 +1,4 @@
-"""Writes of training runs: start (check, freeze, enqueue) and cancel."""
+"""Writes of training runs: start (check, enqueue; the worker freezes) and cancel."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from labeling.models import Project
-from training.checks import BLOCKING, coco_counts
-from training.datasets import dataset_version_coco, dataset_version_freeze
+from training.checks import BLOCKING
 from training.ml.config import TrainConfig
 from training.ml.errors import ConfigError
 from training.models import ModelVersion, RunStatus, TrainingRun
@@ -55,7 +54,8 @@ def run_start(
     user: AbstractBaseUser | None,
     request_key: str = "",
 ) -> TrainingRun:
-    """Check the data, freeze it, create the run and enqueue it once committed.
+    """Check the data, create the run and enqueue it once committed: the worker freezes
+    the data (the run's first phase, "freezing dataset") and checks it again then.
 
     The same ``request_key`` (a double click, a retried request) returns the same run.
     A blocking data problem raises DataNotReady, which lists every problem at once.
@@ -64,11 +64,7 @@ def run_start(
         existing = TrainingRun.objects.filter(project=project, request_key=request_key).first()
         if existing:
             return existing
-    version = dataset_version_freeze(project=project, user=user)
-    left_out = project_counts(project=project).left_out
-    problems = problems_of(
-        coco_counts(dataset_version_coco(version), left_out=left_out), project=project
-    )
+    problems = problems_of(project_counts(project=project), project=project)
     if any(p["level"] == BLOCKING for p in problems):
         raise DataNotReady(problems)
     epochs = TrainConfig.from_dict(config).epochs
@@ -76,7 +72,6 @@ def run_start(
         with transaction.atomic():
             run = TrainingRun.objects.create(
                 project=project,
-                dataset_version=version,
                 config=config,
                 created_by=user,
                 request_key=request_key,

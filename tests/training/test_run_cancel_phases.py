@@ -21,11 +21,11 @@ from training.services import run_cancel, run_start
 pytestmark = pytest.mark.django_db
 
 
-def test_a_cancel_while_preparing_stops_before_training(make_bccd_project):
+def test_a_cancel_while_freezing_stops_before_training(make_bccd_project):
     project = make_bccd_project()
     run = run_start(project=project, config=TINY_CONFIG, user=None)  # not enqueued: no commit
     claimed = pipeline.claim(run.pk)
-    assert claimed.phase == "preparing"
+    assert claimed.phase == "freezing dataset"  # the first phase; read after the freeze
     TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
     idle_heartbeat = SimpleNamespace(cancel_requested=False)  # the row is what counts here
     with pytest.raises(pipeline.RunCancelled):

@@ -1,4 +1,5 @@
-"""Starting runs: the data check, frozen dataset versions, double clicks, cancel, roles."""
+"""Starting runs: the data check, frozen dataset versions (in the worker), double clicks,
+cancel, roles."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 from labeling.models import Annotation, Image
+from training import pipeline
 from training.models import DatasetVersion, RunStatus, TrainingRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,7 +19,9 @@ def start(client, project, **body):
     return client.post(f"/api/v1/projects/{project.pk}/runs", body, format="json")
 
 
-def test_start_freezes_a_version_and_queues_a_run(make_bccd_project, api_client_for):
+def test_start_queues_a_run_at_once_and_the_worker_freezes_its_data(
+    make_bccd_project, api_client_for
+):
     project = make_bccd_project()
     client = api_client_for(project.created_by)
     response = start(client, project, preset="fast", time_budget_minutes=5, epochs=3)
@@ -26,7 +30,11 @@ def test_start_freezes_a_version_and_queues_a_run(make_bccd_project, api_client_
     assert run.status == RunStatus.QUEUED
     assert run.config["preset"] == "fast"
     assert run.config["epochs"] == 3
-    version = run.dataset_version
+    # Nothing frozen in the request: the run's worker does it, as its first phase.
+    assert response.json()["dataset"] is None
+    assert run.dataset_version is None
+    assert not DatasetVersion.objects.filter(project=project).exists()
+    version = freeze(run)
     assert version.image_count == 14
     assert version.split_counts == {"train": 8, "val": 3, "test": 3}
     coco = json.loads(default_storage.open(version.coco_file.name).read())
@@ -36,19 +44,28 @@ def test_start_freezes_a_version_and_queues_a_run(make_bccd_project, api_client_
         == version.box_count
         == Annotation.objects.filter(image__project=project).count()
     )
+    detail = client.get(f"/api/v1/projects/{project.pk}/runs/{run.pk}").json()
+    assert detail["dataset"]["id"] == version.pk
 
     # Unchanged data: the next run shares the version. A change makes a new one.
-    second = start(client, project, preset="fast")
-    assert second.json()["dataset"]["id"] == version.pk
+    second = TrainingRun.objects.get(pk=start(client, project, preset="fast").json()["id"])
+    assert freeze(second).pk == version.pk
     box = Annotation.objects.filter(image__project=project).first()
     box.x += 1
     box.save()
-    third = start(client, project, preset="fast")
-    assert third.json()["dataset"]["id"] != version.pk
+    third = TrainingRun.objects.get(pk=start(client, project, preset="fast").json()["id"])
+    assert freeze(third).pk != version.pk
     assert DatasetVersion.objects.filter(project=project).count() == 2
     # The first version still holds the old coordinates: later edits don't change it.
     old = json.loads(default_storage.open(version.coco_file.name).read())
     assert any(a["id"] == box.pk and a["bbox"][0] == box.x - 1 for a in old["annotations"])
+
+
+def freeze(run: TrainingRun) -> DatasetVersion:
+    """What the run's worker does first: claim it and freeze its data."""
+    claimed = pipeline.claim(run.pk)
+    pipeline._freeze(claimed)
+    return TrainingRun.objects.get(pk=run.pk).dataset_version
 
 
 def test_double_click_makes_one_run(make_bccd_project, api_client_for):

@@ -81,6 +81,10 @@ function render(run) {
   field("eta").textContent = FINISHED.has(run.status) ? "—" : duration(run.eta_seconds);
   field("device").textContent = run.device || "—";
   field("worker").textContent = run.worker || "—";
+  if (run.dataset) {  // frozen by the worker in the run's first phase
+    const { images, boxes, content_hash: hash } = run.dataset;
+    field("dataset").textContent = `${images} images, ${boxes} boxes, version ${hash.slice(0, 12)}`;
+  }
   const error = field("error");
   error.textContent = run.error;
   error.hidden = !run.error;
