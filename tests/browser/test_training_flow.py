@@ -51,6 +51,7 @@ def test_train_button_to_finished_run(page, make_user, make_bccd_project, worker
     page.wait_for_url(f"**/projects/{project.pk}/models/*/")
     page.wait_for_function("document.body.dataset.renderedThreshold !== undefined")
     assert "ms on the worker's CPU" in page.inner_text("[data-field=latency]")
+    run.refresh_from_db()  # its worker froze the data after the Train request answered
     assert page.locator("#per-class tbody tr").count() == len(run.dataset_version.class_names)
     assert page.locator(".gallery li, #gallery-unavailable:not([hidden])").count() > 0
 
