@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from labeling import categories
+from labeling import categories, selectors
 from labeling.api import ProjectScopedView
 from labeling.models import Category
 from labeling.permissions import Action
@@ -57,8 +56,12 @@ class CategoryMergeSerializer(StrictSerializer):
     into = serializers.IntegerField(help_text="id of the class that receives the boxes")
 
 
-def _with_counts(project):
-    return Category.objects.filter(project=project).annotate(box_count=Count("annotations"))
+def _with_counts(project) -> list[Category]:
+    return selectors.category_list(project=project)
+
+
+def _one_with_count(project, category_id: int) -> Category:
+    return next(c for c in _with_counts(project) if c.pk == category_id)
 
 
 class CategoryListView(ProjectScopedView):
@@ -88,7 +91,7 @@ class CategoryDetailView(ProjectScopedView):
         payload = CategoryWriteSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
         categories.category_update(category=category, **payload.validated_data)
-        return Response(CategorySerializer(_with_counts(self.project).get(pk=category.pk)).data)
+        return Response(CategorySerializer(_one_with_count(self.project, category.pk)).data)
 
     @extend_schema(
         parameters=[CategoryDeleteSerializer],
@@ -122,7 +125,7 @@ class CategoryMergeView(ProjectScopedView):
             Category, project=self.project, pk=payload.validated_data["into"]
         )
         categories.category_merge(source=source, target=target)
-        return Response(CategorySerializer(_with_counts(self.project).get(pk=target.pk)).data)
+        return Response(CategorySerializer(_one_with_count(self.project, target.pk)).data)
 
 
 class CategoryShortcutsView(ProjectScopedView):

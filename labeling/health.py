@@ -1,4 +1,5 @@
-"""Dataset health: what a project's images and boxes look like, in a few aggregate queries.
+"""Dataset health: what a project's images and boxes look like, in four queries whatever
+its size (the box figures come from the counts the database keeps on write).
 
 Counts per split; boxes per class per split, with a warning for classes with fewer train
 boxes than training needs (STUDIO_MIN_BOXES_PER_CLASS); images without boxes; image
@@ -9,24 +10,18 @@ aspect ratios.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef
 
-from labeling.models import Annotation, Category, Image, ImageStatus, Project, Split
+from labeling.box_counts import BUCKETS, box_counts
+from labeling.models import Category, Image, ImageBoxCount, ImageStatus, Project, Split
 
 DEFAULT_MIN_TRAIN_EXAMPLES = 10  # the training check's STUDIO_MIN_BOXES_PER_CLASS wins
 SMALL_AREA = 32 * 32
 LARGE_AREA = 96 * 96
 TOP_IMAGE_SIZES = 12
 
-# (label, filter on the box's width/height): w/h below 1/4, ..., above 4.
-ASPECT_BUCKETS = [
-    ("tall < 1:4", Q(w__lt=F("h") * 0.25)),
-    ("1:4 – 1:2", Q(w__gte=F("h") * 0.25, w__lt=F("h") * 0.5)),
-    ("1:2 – 1:1", Q(w__gte=F("h") * 0.5, w__lt=F("h"))),
-    ("1:1 – 2:1", Q(w__gte=F("h"), w__lt=F("h") * 2)),
-    ("2:1 – 4:1", Q(w__gte=F("h") * 2, w__lt=F("h") * 4)),
-    ("wide > 4:1", Q(w__gte=F("h") * 4)),
-]
+# The box's width/height below 1/4, ..., above 4 (labeling/box_counts.py counts them).
+ASPECT_LABELS = ["tall < 1:4", "1:4 – 1:2", "1:2 – 1:1", "1:1 – 2:1", "2:1 – 4:1", "wide > 4:1"]
 
 
 def min_train_examples() -> int:
@@ -34,45 +29,43 @@ def min_train_examples() -> int:
 
 
 def project_health(*, project: Project) -> dict[str, object]:
+    """The report, in four queries whatever the project's size: the images by split,
+    status and mark with whether each has boxes (one pass over the images), the image
+    sizes, the classes, and the box counts the database keeps on write
+    (labeling/box_counts.py)."""
     minimum = min_train_examples()
     images = Image.objects.filter(project=project)
-    boxes = Annotation.objects.filter(image__project=project)
     splits = {s: 0 for s in Split.values}
-    splits.update(dict(images.values_list("split").annotate(n=Count("id")).order_by()))
     statuses = {s: 0 for s in ImageStatus.values}
-    statuses.update(dict(images.values_list("status").annotate(n=Count("id")).order_by()))
-    empty = dict(
-        images.filter(~Exists(Annotation.objects.filter(image=OuterRef("pk"))))
-        .values_list("no_objects")
-        .annotate(n=Count("id"))
+    empty = {False: 0, True: 0}
+    has_boxes = Exists(ImageBoxCount.objects.filter(image_id=OuterRef("pk"), boxes__gt=0))
+    for split, status, no_objects, n, without in (
+        images.values_list("split", "status", "no_objects")
+        .annotate(n=Count("id"), without=Count("id", filter=~has_boxes))
         .order_by()
-    )
-    per_class: dict[int, dict[str, int]] = {}
-    for category_id, split, n in (
-        boxes.values_list("category_id", "image__split").annotate(n=Count("id")).order_by()
     ):
-        per_class.setdefault(category_id, {})[split] = n
+        splits[split] = splits.get(split, 0) + n
+        statuses[status] = statuses.get(status, 0) + n
+        empty[no_objects] += without
+    counts = box_counts(project_id=project.pk)
     classes = []
+    totals = dict.fromkeys(BUCKETS, 0)
     for category in Category.objects.filter(project=project):
-        counts = {s: per_class.get(category.pk, {}).get(s, 0) for s in Split.values}
+        per_split = {s: counts.get((category.pk, s), {}).get("boxes", 0) for s in Split.values}
+        for (category_id, _split), values in counts.items():
+            if category_id == category.pk:
+                for name in BUCKETS:
+                    totals[name] += values[name]
         classes.append(
             {
                 "id": category.pk,
                 "name": category.name,
                 "color": category.color,
-                **counts,
-                "total": sum(counts.values()),
-                "too_few_in_train": counts[Split.TRAIN] < minimum,
+                **per_split,
+                "total": sum(per_split.values()),
+                "too_few_in_train": per_split[Split.TRAIN] < minimum,
             }
         )
-    box_sizes = boxes.aggregate(
-        small=Count("id", filter=Q(area__lt=SMALL_AREA)),
-        medium=Count("id", filter=Q(area__gte=SMALL_AREA, area__lt=LARGE_AREA)),
-        large=Count("id", filter=Q(area__gte=LARGE_AREA)),
-    )
-    aspects = boxes.aggregate(
-        **{f"b{i}": Count("id", filter=q) for i, (_, q) in enumerate(ASPECT_BUCKETS)}
-    )
     sizes = list(images.values("width", "height").annotate(n=Count("id")).order_by("-n", "-width"))
     top = sizes[:TOP_IMAGE_SIZES]
     image_sizes = [{"size": f"{s['width']}×{s['height']}", "count": s["n"]} for s in top]
@@ -93,10 +86,9 @@ def project_health(*, project: Project) -> dict[str, object]:
             for c in classes
             if c["too_few_in_train"]
         ],
-        "box_sizes": box_sizes,
+        "box_sizes": {name: totals[name] for name in ("small", "medium", "large")},
         "aspect_ratios": [
-            {"label": label, "count": aspects[f"b{i}"]}
-            for i, (label, _) in enumerate(ASPECT_BUCKETS)
+            {"label": label, "count": totals[f"a{i}"]} for i, label in enumerate(ASPECT_LABELS)
         ],
         "image_sizes": image_sizes,
     }

@@ -185,6 +185,41 @@ class Annotation(models.Model):
         return [self.x, self.y, self.w, self.h]
 
 
+class BoxCount(models.Model):
+    """Delta counts of a project's boxes per class and split, appended by database
+    triggers on every write of a box (labeling/box_counts.py); summed on read."""
+
+    project_id = models.IntegerField()
+    category_id = models.IntegerField()
+    split = models.CharField(max_length=5)
+    boxes = models.IntegerField(default=0)
+    small = models.IntegerField(default=0)  # COCO's area rule: < 32x32
+    medium = models.IntegerField(default=0)
+    large = models.IntegerField(default=0)  # >= 96x96
+    a0 = models.IntegerField(default=0)  # aspect buckets of labeling/health.py
+    a1 = models.IntegerField(default=0)
+    a2 = models.IntegerField(default=0)
+    a3 = models.IntegerField(default=0)
+    a4 = models.IntegerField(default=0)
+    a5 = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["project_id"], name="boxcount_project")]
+
+    def __str__(self) -> str:
+        return f"{self.boxes:+d} boxes of class {self.category_id} in {self.split}"
+
+
+class ImageBoxCount(models.Model):
+    """How many boxes an image has (a row only while it has some), kept by triggers."""
+
+    image_id = models.IntegerField(primary_key=True)
+    boxes = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"image {self.image_id}: {self.boxes} boxes"
+
+
 class AnnotationChange(models.Model):
     """One saved change of an image's boxes (labeling/annotations.py): append-only.
 
