@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("training", "0004_run_claim_fencing"),
+        ("training", "0005_suggestion_to_labeling"),
     ]
 
     operations = [
