@@ -102,8 +102,17 @@ class JobPagination(LimitOffsetPagination):
 
 
 class UsefulPagination(LimitOffsetPagination):
+    """Pages of "label next most useful", whose count is taken from the unlabeled images
+    (prelabel.images_most_useful_count), not by counting every result of the job."""
+
     default_limit = 24
     max_limit = 200
+
+    def __init__(self, count: int) -> None:
+        self.known_count = count
+
+    def get_count(self, queryset) -> int:
+        return self.known_count
 
 
 class PrelabelJobListView(ProjectScopedView):
@@ -188,7 +197,7 @@ class ImagesMostUsefulView(ProjectScopedView):
         )
         if job is None:
             return Response({"job": None, "count": 0, "results": []})
-        paginator = UsefulPagination()
+        paginator = UsefulPagination(prelabel.images_most_useful_count(job=job))
         page = paginator.paginate_queryset(prelabel.images_most_useful(job=job), request, view=self)
         results = [
             {

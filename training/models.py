@@ -258,12 +258,17 @@ class PrelabelResult(models.Model):
     borderline = models.PositiveIntegerField(default=0)  # detections near their threshold
     suggested = models.PositiveIntegerField(default=0)
     max_score = models.FloatField(default=0)
+    # Its place in "label next most useful" (1 = first), stored when the job ends.
+    rank = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["job", "image"], name="one_result_per_job_image")
         ]
-        indexes = [models.Index(fields=["job", "-uncertainty"], name="result_job_uncertainty")]
+        indexes = [
+            models.Index(fields=["job", "-uncertainty"], name="result_job_uncertainty"),
+            models.Index(fields=["job", "rank"], name="result_job_rank"),
+        ]
 
     def __str__(self) -> str:
         return f"job {self.job_id} image {self.image_id}: {self.uncertainty:.2f}"

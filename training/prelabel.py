@@ -27,8 +27,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from labeling import ingest, selectors, suggestions
@@ -191,6 +191,7 @@ def _run(job: PrelabelJob) -> str:
     failed = 0
     for start in range(0, len(todo), BATCH):
         if PrelabelJob.objects.filter(pk=job.pk, cancel_requested=True).exists():
+            results_rank(job=job)
             PrelabelJob.objects.filter(pk=job.pk).update(
                 status=PrelabelStatus.CANCELLED, finished_at=timezone.now()
             )
@@ -211,6 +212,7 @@ def _run(job: PrelabelJob) -> str:
             results.append(PrelabelResult(job=job, image=image, suggested=len(made), **stats))
         _store(job, source, results, proposed, failed_in_batch=failed)
         failed = 0
+    results_rank(job=job)
     PrelabelJob.objects.filter(pk=job.pk).update(
         status=PrelabelStatus.SUCCEEDED, finished_at=timezone.now(), heartbeat_at=timezone.now()
     )
@@ -266,13 +268,38 @@ def latest_finished_job(*, project: Project, model_id: int | None = None) -> Pre
     ).select_related("model")
     if model_id is not None:
         jobs = jobs.filter(model_id=model_id)
-    return jobs.filter(results__isnull=False).distinct().order_by("-finished_at", "-id").first()
+    has_results = Exists(PrelabelResult.objects.filter(job=OuterRef("pk")))
+    return jobs.filter(has_results).order_by("-finished_at", "-id").first()
+
+
+def results_rank(*, job: PrelabelJob) -> None:
+    """Store the order of "label next most useful" on the job's results, the model's
+    least sure first: done once, when the job ends, so a request only reads it."""
+    table = PrelabelResult._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET rank = ranked.n FROM (SELECT id, ROW_NUMBER() OVER "  # noqa: S608
+            "(ORDER BY uncertainty DESC, borderline DESC, image_id) AS n "
+            f"FROM {table} WHERE job_id = %s) AS ranked WHERE {table}.id = ranked.id",
+            [job.pk],
+        )
 
 
 def images_most_useful(*, job: PrelabelJob) -> QuerySet[PrelabelResult]:
-    """The job's results for images still unlabeled, the model's least sure first."""
+    """The job's results for images still unlabeled, in the order stored when the job
+    ended (results_rank); the model's least sure first."""
     return (
         PrelabelResult.objects.filter(job=job, image__status=ImageStatus.UNLABELED)
         .select_related("image")
-        .order_by("-uncertainty", "-borderline", "image_id")
+        .order_by("rank", "image_id")
+    )
+
+
+def images_most_useful_count(*, job: PrelabelJob) -> int:
+    """How many of the job's images are still unlabeled, counted from the unlabeled
+    images (an index range) rather than from every result of the job."""
+    return (
+        Image.objects.filter(project_id=job.project_id, status=ImageStatus.UNLABELED)
+        .filter(Exists(PrelabelResult.objects.filter(job=job, image_id=OuterRef("pk"))))
+        .count()
     )

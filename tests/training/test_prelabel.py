@@ -293,3 +293,46 @@ def test_label_next_most_useful(setup, project_team, api_client_for):
     assert client.get(f"{url}?model={setup['model'].pk}&limit=1").json()["count"] == 3
     outsider = api_client_for(project_team["users"]["outsider"])
     assert outsider.get(url).status_code == 404
+
+
+def test_the_useful_order_is_stored_when_the_job_ends(setup, project_team, api_client_for):
+    client = api_client_for(project_team["users"]["viewer"])
+    url = reverse("api-images-most-useful", args=[setup["project"].pk])
+    job = run_job(setup)
+    results = PrelabelResult.objects.filter(job=job).order_by("rank")
+    assert sorted(r.rank for r in results) == list(range(1, results.count() + 1))
+    ranked = [r.image_id for r in results]
+    # A request reads the stored order; it never sorts the results again.
+    PrelabelResult.objects.filter(job=job).update(uncertainty=0.5, borderline=0)
+    assert [r["image"]["id"] for r in client.get(url).json()["results"]] == ranked
+
+
+@pytest.mark.parametrize("images", [3, 30])
+def test_label_next_most_useful_takes_the_same_queries_at_any_size(
+    setup, project_team, api_client_for, images
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from tests.labeling.annotation_helpers import make_image
+    from training.prelabel import results_rank
+
+    project = setup["project"]
+    job = PrelabelJob.objects.create(
+        project=project, model=setup["model"], status=PrelabelStatus.SUCCEEDED,
+        finished_at=timezone.now(),
+    )  # fmt: skip
+    PrelabelResult.objects.bulk_create(
+        PrelabelResult(job=job, image=make_image(project), uncertainty=i / images)
+        for i in range(images)
+    )
+    results_rank(job=job)
+    client = api_client_for(project_team["users"]["viewer"])
+    url = reverse("api-images-most-useful", args=[project.pk])
+    client.get(url)  # the session and the membership are read once either way
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get(url).json()
+    assert body["count"] == images
+    # The membership, the job, the count and the page: four whatever the size.
+    assert len(queries) == 4, [q["sql"][:80] for q in queries]
