@@ -23,6 +23,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from labeling import formats
+from labeling.coco_stream import coco_zip_pieces
 from labeling.formats import Box, Dataset, ImageRecord
 from labeling.models import Annotation, Category, Image, Project
 
@@ -102,6 +103,20 @@ def export_zip_stream(
 
 
 def _stream(project: Project, format: str, options: ExportOptions) -> Iterator[bytes]:
+    if format == "coco":  # written as the rows are read (labeling/coco_stream.py)
+        sink = _Sink()
+        stamp = timezone.localtime().timetuple()[:6]
+
+        def entry(name: str, folder: bool) -> zipfile.ZipInfo:
+            return _entry(name, stamp, _FOLDER_MODE if folder else _FILE_MODE)
+
+        with zipfile.ZipFile(sink, "w", allowZip64=True) as archive:
+            yield from coco_zip_pieces(
+                archive, sink, entry, project=project,
+                include_unlabeled=options.include_unlabeled, single_file=options.single_file,
+            )  # fmt: skip
+        yield sink.take()
+        return
     dataset, rows = dataset_from_project(
         project=project, include_unlabeled=options.include_unlabeled
     )
