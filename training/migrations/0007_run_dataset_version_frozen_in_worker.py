@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("training", "0005_suggestion_to_labeling"),
+        ("training", "0006_model_name_notes_deletions"),
     ]
 
     operations = [
