@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from django.db import connection, transaction
 
+from labeling.health_alerts import HUGE_FRACTION, TINY_FRACTION, TINY_PX
 from labeling.models import BoxCount
 
-BUCKETS = ("boxes", "small", "medium", "large", "a0", "a1", "a2", "a3", "a4", "a5")
+BUCKETS = ("boxes", "small", "medium", "large", "a0", "a1", "a2", "a3", "a4", "a5", "tiny", "huge")
 COMPACT_AFTER = 200  # rows per project
 
 
@@ -74,7 +75,15 @@ def compact(*, project_id: int) -> None:
 
 # --- The triggers (migration 0007) ---------------------------------------------------------
 
-# A box's buckets, as SQL over a row alias ``a`` (the same rules as labeling/health.py).
+# A box's buckets, as SQL over a box alias ``a`` and its image's alias ``i``: the area and
+# aspect rules of labeling/health.py, and labeling/health_alerts.py's tiny and huge boxes
+# (its constants are baked into the triggers: a change of them needs a new migration).
+_T, _F, _H = TINY_PX, TINY_FRACTION, HUGE_FRACTION
+_TINY = (
+    f"CASE WHEN {{a}}.w < {_T} OR {{a}}.h < {_T} OR {{a}}.w < {{i}}.width * {_F} "
+    f"OR {{a}}.h < {{i}}.height * {_F} THEN 1 ELSE 0 END"
+)
+_HUGE = f"CASE WHEN {{a}}.area >= {{i}}.width * {{i}}.height * {_H} THEN 1 ELSE 0 END"
 _BUCKET_SQL = (
     "1",
     "CASE WHEN {a}.area < 1024 THEN 1 ELSE 0 END",
@@ -86,62 +95,80 @@ _BUCKET_SQL = (
     "CASE WHEN {a}.w >= {a}.h AND {a}.w < {a}.h * 2 THEN 1 ELSE 0 END",
     "CASE WHEN {a}.w >= {a}.h * 2 AND {a}.w < {a}.h * 4 THEN 1 ELSE 0 END",
     "CASE WHEN {a}.w >= {a}.h * 4 THEN 1 ELSE 0 END",
+    _TINY,
+    _HUGE,
 )
-_SUMS = ", ".join(f"SUM({e.format(a='a')})" for e in _BUCKET_SQL)
-_NEG_SUMS = ", ".join(f"-SUM({e.format(a='a')})" for e in _BUCKET_SQL)
 _INTO = f"INSERT INTO labeling_boxcount (project_id, category_id, split, {', '.join(BUCKETS)})"
+_INTO_IMAGE = "INSERT INTO labeling_imageboxcount (image_id, boxes, tiny, huge)"
 
 
-def _deltas(rows: str, a: str, image: str, sign: str, *, group: bool) -> str:
-    """SELECT of delta rows for the boxes ``rows`` (alias ``a``) on images ``image``."""
-    values = [f"{sign}{expr.format(a=a)}" for expr in _BUCKET_SQL]
-    if group:
-        values = [f"SUM({v})" for v in values]
-    sql = f"SELECT i.project_id, {a}.category_id, i.split, {', '.join(values)} FROM {rows} "
-    sql += f"JOIN labeling_image i ON i.id = {image}"
-    return sql + (f" GROUP BY i.project_id, {a}.category_id, i.split" if group else "")
+def _values(a: str, i: str, sign: str = "", *, sums: bool = True) -> str:
+    parts = [expr.format(a=a, i=i) for expr in _BUCKET_SQL]
+    return ", ".join(f"{sign}SUM({p})" if sums else f"{sign}{p}" for p in parts)
+
+
+def _per_class(rows: str, sign: str) -> str:
+    """Delta rows per (project, class, split) of the boxes of transition table ``rows``."""
+    return (
+        f"{_INTO} SELECT i.project_id, a.category_id, i.split, {_values('a', 'i', sign)} "
+        f"FROM {rows} a JOIN labeling_image i ON i.id = a.image_id "
+        "GROUP BY i.project_id, a.category_id, i.split"
+    )
+
+
+def _per_image(rows: str, sign: str) -> str:
+    """(image_id, n, tiny, huge) per image of the boxes of transition table ``rows``."""
+    tiny, huge = _TINY.format(a="a", i="i"), _HUGE.format(a="a", i="i")
+    return (
+        f"SELECT a.image_id, {sign}COUNT(*) AS n, {sign}SUM({tiny}) AS t, {sign}SUM({huge}) AS h "
+        f"FROM {rows} a JOIN labeling_image i ON i.id = a.image_id GROUP BY a.image_id"
+    )
 
 
 _PG_FUNCTIONS = f"""
 CREATE FUNCTION labeling_box_counts_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  {_INTO} {_deltas("added a", "a", "a.image_id", "", group=True)};
-  INSERT INTO labeling_imageboxcount (image_id, boxes)
-    SELECT image_id, COUNT(*) FROM added GROUP BY image_id ORDER BY image_id
-    ON CONFLICT (image_id) DO UPDATE SET boxes = labeling_imageboxcount.boxes + EXCLUDED.boxes;
+  {_per_class("added", "")};
+  {_INTO_IMAGE} SELECT image_id, n, t, h FROM ({_per_image("added", "")}) d ORDER BY image_id
+    ON CONFLICT (image_id) DO UPDATE SET boxes = labeling_imageboxcount.boxes + EXCLUDED.boxes,
+      tiny = labeling_imageboxcount.tiny + EXCLUDED.tiny,
+      huge = labeling_imageboxcount.huge + EXCLUDED.huge;
   RETURN NULL;
 END $$;
 CREATE FUNCTION labeling_box_counts_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  {_INTO} {_deltas("removed a", "a", "a.image_id", "-", group=True)};
-  UPDATE labeling_imageboxcount c SET boxes = c.boxes - r.n
-    FROM (SELECT image_id, COUNT(*) AS n FROM removed GROUP BY image_id) r
-    WHERE c.image_id = r.image_id;
+  {_per_class("removed", "-")};
+  UPDATE labeling_imageboxcount c SET boxes = c.boxes + d.n, tiny = c.tiny + d.t,
+      huge = c.huge + d.h
+    FROM ({_per_image("removed", "-")}) d WHERE c.image_id = d.image_id;
   DELETE FROM labeling_imageboxcount WHERE boxes <= 0
     AND image_id IN (SELECT image_id FROM removed);
   RETURN NULL;
 END $$;
 CREATE FUNCTION labeling_box_counts_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  {_INTO} {_deltas("removed a", "a", "a.image_id", "-", group=True)};
-  {_INTO} {_deltas("added a", "a", "a.image_id", "", group=True)};
   IF EXISTS (SELECT 1 FROM removed r JOIN added n ON n.id = r.id
              WHERE n.image_id <> r.image_id) THEN
     RAISE EXCEPTION 'moving a box to another image is not supported by the box counts';
   END IF;
+  {_per_class("removed", "-")};
+  {_per_class("added", "")};
+  UPDATE labeling_imageboxcount c SET tiny = c.tiny + d.t, huge = c.huge + d.h
+    FROM (SELECT image_id, SUM(t) AS t, SUM(h) AS h FROM (
+      {_per_image("removed", "-")} UNION ALL {_per_image("added", "")}) both_sides
+      GROUP BY image_id) d
+    WHERE c.image_id = d.image_id;
   RETURN NULL;
 END $$;
 CREATE FUNCTION labeling_box_counts_split() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO labeling_boxcount (project_id, category_id, split, {", ".join(BUCKETS)})
-    SELECT o.project_id, a.category_id, o.split,
-      {_NEG_SUMS}
+  {_INTO}
+    SELECT o.project_id, a.category_id, o.split, {_values("a", "o", "-")}
     FROM removed o JOIN added n ON n.id = o.id AND n.split <> o.split
     JOIN labeling_annotation a ON a.image_id = o.id
     GROUP BY o.project_id, a.category_id, o.split
     UNION ALL
-    SELECT n.project_id, a.category_id, n.split,
-      {_SUMS}
+    SELECT n.project_id, a.category_id, n.split, {_values("a", "n")}
     FROM removed o JOIN added n ON n.id = o.id AND n.split <> o.split
     JOIN labeling_annotation a ON a.image_id = n.id
     GROUP BY n.project_id, a.category_id, n.split;
@@ -181,23 +208,30 @@ DROP FUNCTION IF EXISTS labeling_box_counts_split();
 
 def _sqlite_row(a: str, sign: str) -> str:
     """The delta row of one box (``NEW`` or ``OLD``) in a SQLite row trigger."""
-    values = ", ".join(f"{sign}{expr.format(a=a)}" for expr in _BUCKET_SQL)
     return (
-        f"{_INTO} SELECT i.project_id, {a}.category_id, i.split, {values} "
-        f"FROM labeling_image i WHERE i.id = {a}.image_id"
+        f"{_INTO} SELECT i.project_id, {a}.category_id, i.split, "
+        f"{_values(a, 'i', sign, sums=False)} FROM labeling_image i WHERE i.id = {a}.image_id"
     )
+
+
+def _sqlite_flag(expr: str, a: str) -> str:
+    return f"(SELECT {expr.format(a=a, i='i')} FROM labeling_image i WHERE i.id = {a}.image_id)"
 
 
 # SQLite: one trigger per row (statement triggers with transition tables do not exist).
 SQLITE_INSTALL = [
     f"""CREATE TRIGGER labeling_box_counts_insert AFTER INSERT ON labeling_annotation BEGIN
       {_sqlite_row("NEW", "")};
-      INSERT INTO labeling_imageboxcount (image_id, boxes) VALUES (NEW.image_id, 1)
-        ON CONFLICT (image_id) DO UPDATE SET boxes = boxes + 1;
+      {_INTO_IMAGE} SELECT NEW.image_id, 1, {_TINY.format(a="NEW", i="i")},
+        {_HUGE.format(a="NEW", i="i")} FROM labeling_image i WHERE i.id = NEW.image_id
+        ON CONFLICT (image_id) DO UPDATE SET boxes = boxes + 1, tiny = tiny + excluded.tiny,
+        huge = huge + excluded.huge;
     END""",
     f"""CREATE TRIGGER labeling_box_counts_delete AFTER DELETE ON labeling_annotation BEGIN
       {_sqlite_row("OLD", "-")};
-      UPDATE labeling_imageboxcount SET boxes = boxes - 1 WHERE image_id = OLD.image_id;
+      UPDATE labeling_imageboxcount SET boxes = boxes - 1,
+        tiny = tiny - {_sqlite_flag(_TINY, "OLD")}, huge = huge - {_sqlite_flag(_HUGE, "OLD")}
+        WHERE image_id = OLD.image_id;
       DELETE FROM labeling_imageboxcount WHERE image_id = OLD.image_id AND boxes <= 0;
     END""",
     f"""CREATE TRIGGER labeling_box_counts_update AFTER UPDATE ON labeling_annotation BEGIN
@@ -205,14 +239,16 @@ SQLITE_INSTALL = [
         WHERE NEW.image_id <> OLD.image_id;
       {_sqlite_row("OLD", "-")};
       {_sqlite_row("NEW", "")};
+      UPDATE labeling_imageboxcount
+        SET tiny = tiny - {_sqlite_flag(_TINY, "OLD")} + {_sqlite_flag(_TINY, "NEW")},
+        huge = huge - {_sqlite_flag(_HUGE, "OLD")} + {_sqlite_flag(_HUGE, "NEW")}
+        WHERE image_id = NEW.image_id;
     END""",
     f"""CREATE TRIGGER labeling_box_counts_split AFTER UPDATE OF split ON labeling_image
       WHEN NEW.split <> OLD.split BEGIN
-      {_INTO} SELECT OLD.project_id, a.category_id, OLD.split,
-        {_NEG_SUMS}
+      {_INTO} SELECT OLD.project_id, a.category_id, OLD.split, {_values("a", "OLD", "-")}
         FROM labeling_annotation a WHERE a.image_id = OLD.id GROUP BY a.category_id;
-      {_INTO} SELECT NEW.project_id, a.category_id, NEW.split,
-        {_SUMS}
+      {_INTO} SELECT NEW.project_id, a.category_id, NEW.split, {_values("a", "NEW")}
         FROM labeling_annotation a WHERE a.image_id = NEW.id GROUP BY a.category_id;
     END""",
 ]
@@ -223,9 +259,8 @@ SQLITE_REMOVE = [
 
 # The counts of the boxes already there when the triggers are installed.
 BACKFILL = (
-    f"{_INTO} {_deltas('labeling_annotation a', 'a', 'a.image_id', '', group=True)}",
-    "INSERT INTO labeling_imageboxcount (image_id, boxes) "
-    "SELECT image_id, COUNT(*) FROM labeling_annotation GROUP BY image_id",
+    _per_class("labeling_annotation", ""),
+    f"{_INTO_IMAGE} SELECT image_id, n, t, h FROM ({_per_image('labeling_annotation', '')}) d",
 )
 
 

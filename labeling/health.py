@@ -1,4 +1,4 @@
-"""Dataset health: what a project's images and boxes look like, in four queries whatever
+"""Dataset health: what a project's images and boxes look like, in five queries whatever
 its size (the box figures come from the counts the database keeps on write).
 
 Counts per split; boxes per class per split, with a warning for classes with fewer train
@@ -10,7 +10,7 @@ aspect ratios.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q
 
 from labeling.box_counts import BUCKETS, box_counts
 from labeling.models import Category, Image, ImageBoxCount, ImageStatus, Project, Split
@@ -29,10 +29,10 @@ def min_train_examples() -> int:
 
 
 def project_health(*, project: Project) -> dict[str, object]:
-    """The report, in four queries whatever the project's size: the images by split,
-    status and mark with whether each has boxes (one pass over the images), the image
-    sizes, the classes, and the box counts the database keeps on write
-    (labeling/box_counts.py)."""
+    """The report, in five queries whatever the project's size: the images by split,
+    status and mark with whether each has boxes (one pass over the images), the images
+    with tiny or huge boxes, the image sizes, the classes, and the box counts the
+    database keeps on write (labeling/box_counts.py)."""
     minimum = min_train_examples()
     images = Image.objects.filter(project=project)
     splits = {s: 0 for s in Split.values}
@@ -66,6 +66,10 @@ def project_health(*, project: Project) -> dict[str, object]:
                 "too_few_in_train": per_split[Split.TRAIN] < minimum,
             }
         )
+    flagged = ImageBoxCount.objects.filter(image_id__in=images.values("pk"), boxes__gt=0).aggregate(
+        tiny_images=Count("image_id", filter=Q(tiny__gt=0)),
+        huge_images=Count("image_id", filter=Q(huge__gt=0)),
+    )
     sizes = list(images.values("width", "height").annotate(n=Count("id")).order_by("-n", "-width"))
     top = sizes[:TOP_IMAGE_SIZES]
     image_sizes = [{"size": f"{s['width']}×{s['height']}", "count": s["n"]} for s in top]
@@ -91,4 +95,6 @@ def project_health(*, project: Project) -> dict[str, object]:
             {"label": label, "count": totals[f"a{i}"]} for i, label in enumerate(ASPECT_LABELS)
         ],
         "image_sizes": image_sizes,
+        # labeling/health_alerts.py's tiny and huge boxes, and the images that have them
+        "odd_boxes": {"tiny": totals["tiny"], "huge": totals["huge"], **flagged},
     }

@@ -1,8 +1,7 @@
 """Dataset health warnings, each with a link to the images concerned (a grid filter).
 
-From the health report (labeling/health.py: classes with their box counts, images
-without boxes) plus one aggregate query over the boxes for the tiny and huge ones; no
-loop over images or boxes in Python.
+From the health report alone (labeling/health.py: classes with their box counts, images
+without boxes, tiny and huge boxes, all counted by the database on write): no query here.
 
 - class imbalance: a class with IMBALANCE_RATIO times fewer boxes than the largest one;
 - classes with fewer train boxes than training needs (STUDIO_MIN_BOXES_PER_CLASS);
@@ -19,10 +18,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import Count, F, Q
+from django.db.models import F, Q
 from django.urls import reverse
 
-from labeling.models import Annotation, Project
+from labeling.models import Project
 
 IMBALANCE_RATIO = 10
 TINY_PX = 4
@@ -92,12 +91,7 @@ def health_alerts(*, project: Project, report: dict[str, Any]) -> list[dict[str,
                 tagged="false",
             )
         )
-    boxes = Annotation.objects.filter(image__project=project).aggregate(
-        tiny=Count("id", filter=TINY),
-        tiny_images=Count("image", filter=TINY, distinct=True),
-        huge=Count("id", filter=HUGE),
-        huge_images=Count("image", filter=HUGE, distinct=True),
-    )
+    boxes = report["odd_boxes"]  # counted on write (labeling/box_counts.py), never here
     if boxes["tiny"]:
         alerts.append(
             _alert(

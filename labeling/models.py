@@ -202,6 +202,8 @@ class BoxCount(models.Model):
     a3 = models.IntegerField(default=0)
     a4 = models.IntegerField(default=0)
     a5 = models.IntegerField(default=0)
+    tiny = models.IntegerField(default=0)  # labeling/health_alerts.py's tiny and huge boxes
+    huge = models.IntegerField(default=0)
 
     class Meta:
         indexes = [models.Index(fields=["project_id"], name="boxcount_project")]
@@ -215,6 +217,8 @@ class ImageBoxCount(models.Model):
 
     image_id = models.IntegerField(primary_key=True)
     boxes = models.IntegerField()
+    tiny = models.IntegerField(default=0)
+    huge = models.IntegerField(default=0)
 
     def __str__(self) -> str:
         return f"image {self.image_id}: {self.boxes} boxes"

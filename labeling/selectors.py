@@ -8,7 +8,15 @@ from django.http import Http404
 
 from labeling.box_counts import box_counts
 from labeling.health_alerts import BOX_FILTERS
-from labeling.models import Annotation, Category, Image, ImageStatus, Membership, Project
+from labeling.models import (
+    Annotation,
+    Category,
+    Image,
+    ImageBoxCount,
+    ImageStatus,
+    Membership,
+    Project,
+)
 
 
 def project_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project]:
@@ -73,8 +81,9 @@ def _annotated(images: QuerySet[Image], sort: str) -> QuerySet[Image]:
 
 
 def tagged_q() -> Q:
-    """An image is tagged when it has a box or is marked as having no objects."""
-    return Q(no_objects=True) | Exists(Annotation.objects.filter(image=OuterRef("pk")))
+    """An image is tagged when it has a box or is marked as having no objects (whether
+    it has a box: the box counts the database keeps, labeling/box_counts.py)."""
+    return Q(no_objects=True) | Exists(ImageBoxCount.objects.filter(image_id=OuterRef("pk")))
 
 
 def image_list(

@@ -24,6 +24,8 @@ class Migration(migrations.Migration):
             fields=[
                 ("image_id", models.IntegerField(primary_key=True, serialize=False)),
                 ("boxes", models.IntegerField()),
+                ("tiny", models.IntegerField(default=0)),
+                ("huge", models.IntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
@@ -48,6 +50,8 @@ class Migration(migrations.Migration):
                 ("a3", models.IntegerField(default=0)),
                 ("a4", models.IntegerField(default=0)),
                 ("a5", models.IntegerField(default=0)),
+                ("tiny", models.IntegerField(default=0)),
+                ("huge", models.IntegerField(default=0)),
             ],
             options={
                 "indexes": [models.Index(fields=["project_id"], name="boxcount_project")],

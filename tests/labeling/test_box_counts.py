@@ -11,6 +11,7 @@ from django.db.models import Count, Exists, F, OuterRef
 from django.test.utils import CaptureQueriesContext
 
 from labeling import box_counts, categories, health, services, splits
+from labeling.health_alerts import HUGE, TINY
 from labeling.models import Annotation, BoxCount, Category, Image, ImageBoxCount
 from tests.labeling.test_image_grid import _images
 
@@ -39,6 +40,10 @@ def counted(project) -> dict:
         "without": without.filter(no_objects=False).count(),
         "marked": without.filter(no_objects=True).count(),
         "box_count": boxes.count(),
+        "tiny": boxes.filter(TINY).count(),
+        "tiny_images": boxes.filter(TINY).values("image").distinct().count(),
+        "huge": boxes.filter(HUGE).count(),
+        "huge_images": boxes.filter(HUGE).values("image").distinct().count(),
     }
 
 
@@ -54,6 +59,7 @@ def reported(project) -> dict:
         "without": report["images_without_boxes"],
         "marked": report["images_marked_no_objects"],
         "box_count": report["box_count"],
+        **report["odd_boxes"],
     }
 
 
@@ -61,7 +67,7 @@ def add_boxes(images, classes, rng, n):
     Annotation.objects.bulk_create(
         Annotation(image=image, category=rng.choice(classes), x=0, y=0, w=w, h=h, area=w * h)
         for image, w, h in (
-            (rng.choice(images), rng.uniform(2, 200), rng.uniform(2, 200)) for _ in range(n)
+            (rng.choice(images), rng.uniform(2, 70), rng.uniform(2, 50)) for _ in range(n)
         )
     )
 
@@ -113,7 +119,7 @@ def test_the_health_report_takes_the_same_queries_at_any_size(project_team, imag
     add_boxes(_images(project, images), classes, random.Random(2), images * 4)
     with CaptureQueriesContext(connection) as queries:
         health.project_health(project=project)
-    assert len(queries) == 4
+    assert len(queries) == 5
 
 
 def test_the_health_report_and_the_project_page_never_count_the_boxes(project_team, client):
