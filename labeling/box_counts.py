@@ -2,7 +2,7 @@
 """Box counts kept by the database on every write: what the health page and the project
 page read instead of counting a million boxes per request.
 
-Triggers (installed by migration 0007, PostgreSQL and SQLite) on every insert, update
+Triggers (installed by migration 0008, PostgreSQL and SQLite) on every insert, update
 and delete of a box, and on a change of an image's split, whatever made it (the editor,
 an import, a merge, a cascade, raw SQL):
 
@@ -73,7 +73,7 @@ def compact(*, project_id: int) -> None:
             )
 
 
-# --- The triggers (migration 0007) ---------------------------------------------------------
+# --- The triggers (migration 0008) ---------------------------------------------------------
 
 # A box's buckets, as SQL over a box alias ``a`` and its image's alias ``i``: the area and
 # aspect rules of labeling/health.py, and labeling/health_alerts.py's tiny and huge boxes

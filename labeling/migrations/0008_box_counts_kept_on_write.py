@@ -15,7 +15,7 @@ def remove(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0006_suggestion"),
+        ("labeling", "0007_notifications"),
     ]
 
     operations = [
