@@ -18,7 +18,7 @@ def rank_finished_jobs(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("training", "0007_run_dataset_version_frozen_in_worker"),
+        ("training", "0008_run_dataset_version_frozen_in_worker"),
     ]
 
     operations = [

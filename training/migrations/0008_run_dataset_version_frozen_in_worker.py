@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("training", "0006_model_name_notes_deletions"),
+        ("training", "0007_run_progress"),
     ]
 
     operations = [
