@@ -72,8 +72,12 @@ def prelabel_start(
         raise ValidationError({"filters": f"Unknown filter {sorted(unknown)[0]!r}."})
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()
+        # Locked against its deletion meanwhile (training/registry.py model_delete locks
+        # the project, then the version, too).
+        if not ModelVersion.objects.select_for_update().filter(pk=model.pk).exists():
+            raise ValidationError({"model": f"Model v{model.version} was deleted."})
         for job in PrelabelJob.objects.filter(project=project, status__in=ACTIVE):
-            if not _lost(job):
+            if not prelabel_lost(job):
                 raise PrelabelBusy(job)
             PrelabelJob.objects.filter(pk=job.pk).update(
                 status=PrelabelStatus.FAILED,
@@ -113,7 +117,8 @@ def prelabel_cancel(*, job: PrelabelJob) -> PrelabelJob:
     return job
 
 
-def _lost(job: PrelabelJob) -> bool:
+def prelabel_lost(job: PrelabelJob) -> bool:
+    """A queued job no worker took, or a running one silent, for too long."""
     now = timezone.now()
     if job.status == PrelabelStatus.RUNNING:
         silence = timedelta(seconds=settings.STUDIO_HEARTBEAT_TIMEOUT_SECONDS)
@@ -148,7 +153,7 @@ def _claim(job_id: int) -> PrelabelJob | None:
         job = PrelabelJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.is_finished:
             return None
-        if job.status == PrelabelStatus.RUNNING and not _lost(job):
+        if job.status == PrelabelStatus.RUNNING and not prelabel_lost(job):
             return None  # another worker has it (a duplicate message)
         now = timezone.now()
         if job.cancel_requested:

@@ -74,20 +74,24 @@ def model_delete(*, model: ModelVersion, user) -> None:
     Not the production version, nor one a pre-label job is still running with. Its
     pending suggestions go with it (decided ones stay: they are the boxes' history), and
     its pre-label jobs. Its number is kept (DeletedModelVersion): no later model takes it."""
-    from labeling.models import Suggestion, SuggestionStatus
+    from labeling.models import Project, Suggestion, SuggestionStatus
     from training.models import DeletedModelVersion, PrelabelJob, PrelabelStatus
+    from training.prelabel import prelabel_lost
 
     with transaction.atomic():
+        # The project first, then the version: the order pre-label jobs lock them in
+        # (training/prelabel.py), so that one asked for meanwhile waits, then is refused.
+        Project.objects.select_for_update().filter(pk=model.project_id).first()
         model = ModelVersion.objects.select_for_update().get(pk=model.pk)
         if model.is_production:
             raise ModelNotDeletable(
                 f"v{model.version} is the production model: make another version the "
                 "production one first."
             )
-        busy = PrelabelJob.objects.filter(
+        active = PrelabelJob.objects.filter(
             model=model, status__in=[PrelabelStatus.QUEUED, PrelabelStatus.RUNNING]
         )
-        if busy.exists():
+        if any(not prelabel_lost(job) for job in active):  # a lost one goes with the model
             raise ModelNotDeletable(
                 f"A pre-label job is using v{model.version}: cancel it or let it finish first."
             )

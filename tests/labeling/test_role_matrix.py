@@ -194,8 +194,8 @@ PROJECT_API = {
         {"threshold": 0.5},
         _status(200, 200, 403),
     ),
-    # Deleting: editors and owners; this one has a queued pre-label job, so 409 for them.
-    ("api-model", "DELETE"): (lambda t: [t["model"].pk], None, _status(409, 409, 403)),
+    # Deleting: editors and owners (its pre-label job is a lost one: it goes with it).
+    ("api-model", "DELETE"): (lambda t: [t["model"].pk], None, _status(204, 204, 403)),
     ("api-model-download", "GET"): (lambda t: [t["model"].pk], None, _status(200, 200, 200)),
     # Predictions and model-assisted labeling (training/api_predict.py, api_prelabel.py).
     ("api-model-predict", "POST"): (  # any member may predict; no image sent: 400

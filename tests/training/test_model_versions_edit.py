@@ -117,3 +117,55 @@ def test_the_production_version_and_one_in_use_are_not_deleted(
     assert "pre-label job is using v2" in response.json()["detail"]
     assert default_storage.exists(other.checkpoint_file)
     assert not DeletedModelVersion.objects.exists()
+
+
+def test_a_lost_job_does_not_keep_a_version_and_goes_with_it(stored_model, project_team):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from training import registry
+
+    model = stored_model(2)
+    lost = PrelabelJob.objects.create(project=model.project, model=model)
+    PrelabelJob.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(days=1))
+    registry.model_delete(model=model, user=project_team["users"]["owner"])
+    assert not PrelabelJob.objects.filter(pk=lost.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pre_labeling_with_a_version_deleted_meanwhile_says_so(stored_model, project_team):
+    """A job asked for while the version is being deleted waits for the deletion, then is
+    refused in words (not an integrity error from the database)."""
+    import threading
+
+    from django.core.exceptions import ValidationError
+    from django.db import connection, transaction
+
+    from labeling.models import Project
+    from training import registry
+    from training.prelabel import prelabel_start
+
+    model = stored_model(2)
+    outcome = {}
+
+    def start() -> None:
+        try:
+            prelabel_start(project=model.project, model=model, user=None)
+            outcome["started"] = True
+        except ValidationError as exc:
+            outcome["refused"] = exc.message_dict
+        finally:
+            connection.close()
+
+    with transaction.atomic():  # the deletion, holding its locks (project, then version)
+        Project.objects.select_for_update().get(pk=model.project_id)
+        ModelVersion.objects.select_for_update().get(pk=model.pk)
+        other = threading.Thread(target=start)
+        other.start()
+        other.join(timeout=1.5)
+        assert other.is_alive(), "the job should wait for the deletion's lock"
+        registry.model_delete(model=model, user=None)
+    other.join(timeout=10)
+    assert outcome == {"refused": {"model": ["Model v2 was deleted."]}}
+    assert not PrelabelJob.objects.exists()
