@@ -18,15 +18,16 @@ from labeling.models import DatasetImport, Membership, Notification, Project
 LISTED = 20  # the newest ones under the bell
 
 
-def members_notify(*, project: Project, key: str, text: str, url: str, level: str) -> int:
-    """Tell every member of the project (once per ``key``); returns how many were new."""
+def members_notify(*, project: Project, key: str, text: str, url: str, level: str) -> None:
+    """Tell every member of the project, once per ``key`` (a member told already is not
+    told again)."""
     users = Membership.objects.filter(project=project).values_list("user_id", flat=True)
     rows = [
         Notification(user_id=user_id, project=project, key=key, text=text[:300], url=url,
                      level=level)
         for user_id in users
     ]  # fmt: skip
-    return len(Notification.objects.bulk_create(rows, ignore_conflicts=True))
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 def import_ended_notify(*, import_id: int) -> None:
