@@ -52,6 +52,8 @@ def test_name_notes_and_delete_with_confirmation(page, stored_model, project_tea
     assert (second.name, second.notes) == ("dusk cameras", "More night images.")
     page.goto(f"/projects/{second.project_id}/models/")
     assert page.inner_text(f"tr[data-model='{second.pk}'] [data-field=name]") == "dusk cameras"
+    page.goto(f"/projects/{second.project_id}/")  # the project page's Models card too
+    assert page.inner_text("[data-field=model-name]") == "dusk cameras"
 
     # The production version cannot be deleted: the button says why and is disabled.
     page.goto(model_page(production))
