@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from django.core.files.storage import default_storage
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -26,6 +25,7 @@ from labeling import formats
 from labeling.coco_stream import coco_zip_pieces
 from labeling.formats import Box, Dataset, ImageRecord
 from labeling.models import Annotation, Category, Image, Project
+from studio import media
 
 _CHUNK = 1024 * 1024
 _FILE_MODE = stat.S_IFREG | 0o644
@@ -139,7 +139,7 @@ def _stream(project: Project, format: str, options: ExportOptions) -> Iterator[b
             for row, destination in zip(rows, destinations, strict=True):
                 info = _entry(destination.relative_to(out).as_posix(), stamp, _FILE_MODE)
                 info.compress_type = zipfile.ZIP_STORED  # JPEG, PNG, WebP: compressed already
-                with default_storage.open(row["file"], "rb") as source:
+                with media.open_stream(row["file"]) as source:
                     with archive.open(info, "w") as entry:
                         while chunk := source.read(_CHUNK):
                             entry.write(chunk)

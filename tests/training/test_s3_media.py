@@ -15,7 +15,7 @@ import io
 import shutil
 import time
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import onnx
 import pytest
@@ -118,6 +118,13 @@ def test_upload_import_train_download_predict_on_s3(
     assert stranger.get(file_url).status_code == 404
     thumb_url = reverse("api-image-thumbnail", args=[project.pk, image.pk])
     assert stranger.get(thumb_url).status_code == 404
+
+    # An export streams the images from the bucket into the zip.
+    export = client.get(reverse("api-project-export", args=[project.pk, "coco"]))
+    assert export.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(b"".join(export.streaming_content))) as archive:
+        sizes = {PurePosixPath(n).name: archive.getinfo(n).file_size for n in archive.namelist()}
+    assert sizes[PurePosixPath(image.original_name).name] == image.file.size
 
     # Train in the worker: the frozen dataset, the images, checkpoints and model on S3.
     response = client.post(f"/api/v1/projects/{project.pk}/runs", TINY_CONFIG, format="json")
