@@ -1,4 +1,4 @@
-"""Dataset health: what a project's images and boxes look like, in five queries whatever
+"""Dataset health: what a project's images and boxes look like, in four queries whatever
 its size (the box figures come from the counts the database keeps on write).
 
 Counts per split; boxes per class per split, with a warning for classes with fewer train
@@ -10,10 +10,10 @@ aspect ratios.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
 
 from labeling.box_counts import BUCKETS, box_counts
-from labeling.models import Category, Image, ImageBoxCount, ImageStatus, Project, Split
+from labeling.models import Category, Image, ImageStatus, Project, Split
 
 DEFAULT_MIN_TRAIN_EXAMPLES = 10  # the training check's STUDIO_MIN_BOXES_PER_CLASS wins
 SMALL_AREA = 32 * 32
@@ -29,7 +29,7 @@ def min_train_examples() -> int:
 
 
 def project_health(*, project: Project) -> dict[str, object]:
-    """The report, in five queries whatever the project's size: the images by split,
+    """The report, in four queries whatever the project's size: the images by split,
     status and mark with whether each has boxes (one pass over the images), the images
     with tiny or huge boxes, the image sizes, the classes, and the box counts the
     database keeps on write (labeling/box_counts.py)."""
@@ -38,15 +38,23 @@ def project_health(*, project: Project) -> dict[str, object]:
     splits = {s: 0 for s in Split.values}
     statuses = {s: 0 for s in ImageStatus.values}
     empty = {False: 0, True: 0}
-    has_boxes = Exists(ImageBoxCount.objects.filter(image_id=OuterRef("pk"), boxes__gt=0))
-    for split, status, no_objects, n, without in (
+    flagged = {"tiny_images": 0, "huge_images": 0}
+    # One pass over the images, joined with the boxes' counts kept per image.
+    for split, status, no_objects, n, without, tiny, huge in (
         images.values_list("split", "status", "no_objects")
-        .annotate(n=Count("id"), without=Count("id", filter=~has_boxes))
+        .annotate(
+            n=Count("id"),
+            without=Count("id", filter=Q(box_tally__isnull=True)),
+            tiny=Count("id", filter=Q(box_tally__tiny__gt=0)),
+            huge=Count("id", filter=Q(box_tally__huge__gt=0)),
+        )
         .order_by()
     ):
         splits[split] = splits.get(split, 0) + n
         statuses[status] = statuses.get(status, 0) + n
         empty[no_objects] += without
+        flagged["tiny_images"] += tiny
+        flagged["huge_images"] += huge
     counts = box_counts(project_id=project.pk)
     classes = []
     totals = dict.fromkeys(BUCKETS, 0)
@@ -66,10 +74,6 @@ def project_health(*, project: Project) -> dict[str, object]:
                 "too_few_in_train": per_split[Split.TRAIN] < minimum,
             }
         )
-    flagged = ImageBoxCount.objects.filter(image_id__in=images.values("pk"), boxes__gt=0).aggregate(
-        tiny_images=Count("image_id", filter=Q(tiny__gt=0)),
-        huge_images=Count("image_id", filter=Q(huge__gt=0)),
-    )
     sizes = list(images.values("width", "height").annotate(n=Count("id")).order_by("-n", "-width"))
     top = sizes[:TOP_IMAGE_SIZES]
     image_sizes = [{"size": f"{s['width']}×{s['height']}", "count": s["n"]} for s in top]

@@ -215,7 +215,11 @@ class BoxCount(models.Model):
 class ImageBoxCount(models.Model):
     """How many boxes an image has (a row only while it has some), kept by triggers."""
 
-    image_id = models.IntegerField(primary_key=True)
+    # No constraint: the triggers write it while Django deletes the image's boxes.
+    image = models.OneToOneField(
+        Image, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        related_name="box_tally",
+    )  # fmt: skip
     boxes = models.IntegerField()
     tiny = models.IntegerField(default=0)
     huge = models.IntegerField(default=0)

@@ -12,7 +12,6 @@ from labeling.models import (
     Annotation,
     Category,
     Image,
-    ImageBoxCount,
     ImageStatus,
     Membership,
     Project,
@@ -83,7 +82,7 @@ def _annotated(images: QuerySet[Image], sort: str) -> QuerySet[Image]:
 def tagged_q() -> Q:
     """An image is tagged when it has a box or is marked as having no objects (whether
     it has a box: the box counts the database keeps, labeling/box_counts.py)."""
-    return Q(no_objects=True) | Exists(ImageBoxCount.objects.filter(image_id=OuterRef("pk")))
+    return Q(no_objects=True) | Q(box_tally__isnull=False)
 
 
 def image_list(

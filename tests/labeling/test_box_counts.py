@@ -119,7 +119,7 @@ def test_the_health_report_takes_the_same_queries_at_any_size(project_team, imag
     add_boxes(_images(project, images), classes, random.Random(2), images * 4)
     with CaptureQueriesContext(connection) as queries:
         health.project_health(project=project)
-    assert len(queries) == 5
+    assert len(queries) == 4
 
 
 def test_the_health_report_and_the_project_page_never_count_the_boxes(project_team, client):
