@@ -18,7 +18,7 @@ from tests.labeling.test_image_grid import _images
 from tests.training.conftest import TINY_CONFIG, make_bccd_project  # noqa: F401 - a fixture
 from training import pipeline
 from training.datasets import dataset_version_coco, dataset_version_freeze
-from training.models import RunStatus
+from training.models import RunStatus, TrainingRun
 from training.services import run_start
 
 pytestmark = pytest.mark.django_db
@@ -78,7 +78,10 @@ def test_a_frozen_version_keeps_its_images_and_still_trains(
     project = make_bccd_project({"train": 4, "val": 2, "test": 2})
     extra = make_images(project, 1)[0]  # unlabeled: in no version
     run = run_start(project=project, config={**TINY_CONFIG, "epochs": 1}, user=None)
-    version = run.dataset_version
+    # The run's worker froze the data (its first phase), then the images are deleted: a
+    # resumed run, or one retried, trains on that version.
+    version = dataset_version_freeze(project=project, user=None)
+    TrainingRun.objects.filter(pk=run.pk).update(dataset_version=version)
     held = Image.objects.filter(project=project, split="train").exclude(pk=extra.pk).first()
     coco_before = dataset_version_coco(version)
 
