@@ -18,6 +18,7 @@ from training import selectors, services
 from training.ml.config import PRESETS
 from training.models import TrainingRun
 from training.readiness import DataNotReady
+from training.verdict import model_verdict
 
 
 class RunStartSerializer(StrictSerializer):
@@ -34,6 +35,7 @@ class RunSerializer(serializers.ModelSerializer):
     dataset = serializers.SerializerMethodField()
     model_version = serializers.SerializerMethodField()
     model_page = serializers.SerializerMethodField()
+    verdict = serializers.SerializerMethodField()
 
     class Meta:
         model = TrainingRun
@@ -41,7 +43,7 @@ class RunSerializer(serializers.ModelSerializer):
             "id", "status", "phase", "preset", "config", "dataset", "created_at", "started_at",
             "finished_at", "heartbeat_at", "attempts", "cancel_requested", "epoch", "epochs",
             "resumed_from_epoch", "elapsed_seconds", "eta_seconds", "progress", "device", "worker",
-            "error", "result", "model_version", "model_page",
+            "error", "result", "model_version", "model_page", "verdict",
         ]  # fmt: skip
 
     def get_preset(self, run: TrainingRun) -> str:
@@ -64,6 +66,11 @@ class RunSerializer(serializers.ModelSerializer):
     def get_model_version(self, run: TrainingRun) -> int | None:
         model = getattr(run, "model_version", None)
         return model.version if model else None
+
+    def get_verdict(self, run: TrainingRun) -> dict | None:
+        """The verdict on the run's model version, in words (training/verdict.py)."""
+        model = getattr(run, "model_version", None)
+        return model_verdict(model) if model else None
 
     def get_model_page(self, run: TrainingRun) -> str | None:
         """The review page of the run's model version, once it has one."""

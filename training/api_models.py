@@ -25,6 +25,7 @@ from studio import media
 from studio.api_input import StrictSerializer
 from training import registry, selectors
 from training.models import ModelVersion
+from training.verdict import confirmation_needed, model_verdict
 
 
 class Conflict(APIException):
@@ -35,13 +36,17 @@ class Conflict(APIException):
 class ModelSerializer(serializers.ModelSerializer):
     run = serializers.IntegerField(source="run_id", read_only=True)
     class_names = serializers.SerializerMethodField()
+    verdict = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelVersion
         fields = [
             "id", "version", "run", "created_at", "metrics", "threshold", "class_thresholds",
-            "is_production", "name", "notes", "onnx_bytes", "class_names",
+            "is_production", "name", "notes", "onnx_bytes", "class_names", "verdict",
         ]  # fmt: skip
+
+    def get_verdict(self, model: ModelVersion) -> dict:
+        return model_verdict(model)
 
     def get_class_names(self, model: ModelVersion) -> list[str]:
         return registry.class_names(model)
@@ -58,6 +63,10 @@ class ModelUpdateSerializer(StrictSerializer):
     is_production = serializers.BooleanField(required=False)
     name = serializers.CharField(required=False, allow_blank=True, max_length=100)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    confirm = serializers.BooleanField(
+        default=False,
+        help_text="Needed with is_production: true for a version judged not usable yet.",
+    )
 
 
 class ModelListView(ProjectScopedView):
@@ -105,11 +114,19 @@ class ModelDetailView(ModelScopedView):
     def patch(self, request, model_id: int):
         payload = ModelUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        fields = payload.validated_data.keys()
+        data = dict(payload.validated_data)
+        confirmed = data.pop("confirm")
+        if data.get("is_production") and not self.model.is_production:
+            refused = confirmation_needed(
+                self.model, confirmed=confirmed, use="the production model"
+            )
+            if refused:
+                raise ValidationError({"is_production": refused})
+        fields = data.keys()
         role_require(
             self.role, model_update_action(is_production=self.model.is_production, fields=fields)
         )
-        model = registry.model_update(model=self.model, **payload.validated_data)
+        model = registry.model_update(model=self.model, **data)
         return Response(ModelSerializer(model).data)
 
     @extend_schema(responses={204: None, 409: OpenApiResponse(description="not deletable now")})

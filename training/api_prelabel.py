@@ -24,6 +24,7 @@ from studio.api_input import StrictSerializer, refuse_unknown_fields
 from studio.pagination import LimitOffsetPagination
 from training import prelabel
 from training.models import ModelVersion, PrelabelJob
+from training.verdict import confirmation_needed
 
 
 class PrelabelFiltersSerializer(StrictSerializer):
@@ -53,6 +54,9 @@ class PrelabelStartSerializer(StrictSerializer):
         required=False,
         max_length=100_000,
         help_text="Only these images (further narrowed by the filters).",
+    )
+    confirm = serializers.BooleanField(
+        default=False, help_text="Needed to pre-label with a version judged not usable yet."
     )
 
 
@@ -137,6 +141,9 @@ class PrelabelJobListView(ProjectScopedView):
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         model = get_object_or_404(ModelVersion, project=self.project, pk=data["model"])
+        refused = confirmation_needed(model, confirmed=data["confirm"], use="a pre-labeling model")
+        if refused:
+            raise serializers.ValidationError({"model": refused})
         try:
             job = prelabel.prelabel_start(
                 project=self.project,

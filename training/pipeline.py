@@ -350,6 +350,7 @@ def _evaluate_and_export(
     transaction: a run has a model version exactly when it succeeded. Nothing is
     recorded once another worker claimed the run (RunSuperseded).
     """
+    from training.ml.baseline import average_box_map50
     from training.ml.data import read_image
     from training.ml.errors import Cancelled
     from training.ml.evaluate import evaluate_checkpoint
@@ -369,6 +370,10 @@ def _evaluate_and_export(
         )
     except Cancelled:
         raise RunCancelled from None
+    report["baseline"] = {
+        "kind": "each class's average box",
+        "map50": average_box_map50(split_coco(coco, "train"), test),
+    }
     stop_if_cancelled(run.pk)
     update_run(run, phase="exporting", heartbeat_at=timezone.now())
     logger.info("evaluated in %.1f s; exporting to ONNX", time.monotonic() - phase_started)
@@ -393,6 +398,7 @@ def _evaluate_and_export(
     onnx_name = store_file(onnx_path, f"{prefix}/model.onnx")
     checkpoint_name = store_file(Path(result.best_checkpoint), f"{prefix}/checkpoint.pt")
     metrics = {k: v for k, v in report.get("metrics", {}).items() if isinstance(v, int | float)}
+    metrics["baseline_map50"] = report["baseline"]["map50"]  # the verdict's, without the report
 
     def create() -> ModelVersion:
         return ModelVersion.objects.create(

@@ -86,6 +86,7 @@ class Progress:
     def _epoch(self, event: dict[str, Any]) -> None:
         epoch = event["epoch"]
         record = {"epoch": epoch, **event.get("losses", {})}
+        record.update({key: event[key] for key in ("seconds", "steps", "partial") if key in event})
         record.update({f"val_{k}": v for k, v in event.get("val", {}).items()})
         self.history = [h for h in self.history if h["epoch"] < epoch] + [record]
         local = run_workdir(self.run) / "last.pt"

@@ -18,6 +18,7 @@ from labeling import selectors as labeling_selectors
 from labeling.permissions import Action, model_update_action, role_allows
 from training import registry, selectors
 from training.models import ModelVersion
+from training.verdict import model_verdict
 
 # What the model page needs of the evaluation report (not per_image_errors: the page
 # recomputes the errors at its own threshold from per_image).
@@ -192,6 +193,7 @@ def model_detail(request: HttpRequest, project_id: int, model_id: int) -> HttpRe
             "class_thresholds": model.class_thresholds or {},
             "is_production": model.is_production,
             "class_names": registry.class_names(model),
+            "verdict": model_verdict(model),
         },
         # The project's colour of each class (by name), for the charts.
         "class_colours": selectors.class_colours(project=project),

@@ -16,6 +16,7 @@ from labeling.models import DatasetImport, Role
 from labeling.permissions import Action, role_allows
 from labeling.views import image_url_template
 from training.selectors import model_list, run_list
+from training.verdict import model_verdict
 from training.workflow import project_workflow
 
 
@@ -41,6 +42,16 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "annotate": image_url_template("annotate", project),
         },
     }
+    models = list(model_list(project=project).select_related("run__dataset_version")[:5])
+    for model in models:
+        model.judged = model_verdict(model)
+    # Pre-labeling offers the production version, else the newest usable one, else the
+    # newest, marked "not usable yet" (its Pre-label asks for a confirmation first).
+    default = (
+        next((m for m in models if m.is_production), None)
+        or next((m for m in models if m.judged["usable"]), None)
+        or (models[0] if models else None)
+    )
     return render(
         request,
         "labeling/project_detail.html",
@@ -53,7 +64,8 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "page_data": page_data,
             "workflow": project_workflow(project=project, role=role),
             "runs": run_list(project=project)[:5],
-            "models": model_list(project=project)[:5],
+            "models": models,
+            "prelabel_default": default.pk if default else None,
             **_dataset_context(project),
         },
     )

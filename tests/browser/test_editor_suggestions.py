@@ -66,7 +66,7 @@ def test_a_worker_prelabels_then_the_editor_accepts_one_and_rejects_another(
     worker = worker_factory(**WORKER_ENV)
     response = api_client_for(annotator).post(
         reverse("api-prelabel-jobs", args=[project.pk]),
-        {"model": model_version.pk, "threshold": THRESHOLD},
+        {"model": model_version.pk, "threshold": THRESHOLD, "confirm": True},
         format="json",
     )
     assert response.status_code == 202, response.content

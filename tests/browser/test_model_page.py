@@ -199,6 +199,7 @@ def test_save_thresholds_production_and_download(page, reviewed_model, project_t
     assert page.locator("#make-production").count() == 0  # serving is the owner's decision
     page.context.clear_cookies()  # log out the annotator
     open_model_page(page, reviewed_model, project_team["users"]["owner"])
+    page.once("dialog", lambda dialog: dialog.accept())  # not usable yet: confirmed
     page.click("#make-production")
     page.wait_for_selector("[data-field=production]:not([hidden])")
     reviewed_model.refresh_from_db()
@@ -247,6 +248,7 @@ def test_old_models_registry_and_compare(page, reviewed_model, project_team):
 
     page.goto(f"/projects/{old.project_id}/models/")
     assert page.locator("#models tbody tr").count() == 2
+    page.once("dialog", lambda dialog: dialog.accept())  # not usable yet: confirmed
     page.click(f"tr[data-model='{old.pk}'] button.make-production")
     page.wait_for_selector(f"tr[data-model='{old.pk}'] .status:has-text('production')")
     old.refresh_from_db()

@@ -80,6 +80,7 @@ def test_prelabel_card_starts_a_job_and_lists_the_images_to_label_next(
     sign_in(page, project_team["users"]["annotator"])
     page.goto(f"/projects/{project.pk}/")
     page.fill("#prelabel-form input[name=threshold]", "0.06")
+    page.once("dialog", lambda dialog: dialog.accept())  # a tiny model: not usable yet
     page.click("#prelabel-form button[type=submit]")
     page.wait_for_function(
         "document.getElementById('prelabel-status').textContent.includes('waiting for a worker')"

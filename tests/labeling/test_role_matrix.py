@@ -206,7 +206,7 @@ PROJECT_API = {
     ("api-prelabel-jobs", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
     ("api-prelabel-jobs", "POST"): (  # the fixture's job is queued but long lost
         lambda t: [t["project"].pk],
-        {"model": "<model>"},
+        {"model": "<model>", "confirm": True},  # the fixture's model is not usable yet
         _status(202, 202, 403),
     ),
     ("api-prelabel-job", "GET"): (

@@ -98,7 +98,7 @@ def _serving_state(model: ModelVersion) -> tuple:
 def test_only_owners_mark_the_production_model(team, role, expected):
     model = team["model"]
     before = _serving_state(model)
-    response = _patch_model(team, role, {"is_production": True})
+    response = _patch_model(team, role, {"is_production": True, "confirm": True})
     assert response.status_code == expected, response.content
     if expected == 200:
         assert _serving_state(model)[0] is True

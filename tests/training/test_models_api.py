@@ -30,7 +30,9 @@ def test_list_and_update(model_version, project_team, api_client_for):
     listed = owner.get(f"/api/v1/projects/{model_version.project_id}/models").json()
     assert [m["version"] for m in listed] == [1]
     assert listed[0]["class_names"]
-    response = owner.patch(url(model_version), {"threshold": 0.42, "is_production": True})
+    response = owner.patch(
+        url(model_version), {"threshold": 0.42, "is_production": True, "confirm": True}
+    )  # a one-epoch model: not usable yet, so confirmed
     assert response.status_code == 200
     model_version.refresh_from_db()
     assert model_version.threshold == 0.42

@@ -222,7 +222,7 @@ def test_filters_pick_the_images(setup, project_team, api_client_for):
 def test_one_active_job_per_project_and_cancel(setup, project_team, api_client_for):
     client = api_client_for(project_team["users"]["annotator"])
     url = reverse("api-prelabel-jobs", args=[setup["project"].pk])
-    body = {"model": setup["model"].pk, "threshold": 0.5}
+    body = {"model": setup["model"].pk, "threshold": 0.5, "confirm": True}  # a tiny model
     created = client.post(url, body, format="json")
     assert created.status_code == 202, created.content
     job = created.json()

@@ -39,7 +39,7 @@ def test_prelabel_in_a_worker_then_accept_and_reject(
     client = api_client_for(project_team["users"]["annotator"])
     response = client.post(
         reverse("api-prelabel-jobs", args=[project.pk]),
-        {"model": model_version.pk, "threshold": 0.06},
+        {"model": model_version.pk, "threshold": 0.06, "confirm": True},  # not usable yet
         format="json",
     )
     assert response.status_code == 202, response.content

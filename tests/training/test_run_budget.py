@@ -17,10 +17,11 @@ from training.services import run_start
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_run_is_ready_within_its_budget_evaluation_and_export_included(make_bccd_project):
+def test_a_run_is_ready_within_its_budget_evaluation_and_export_included(make_bccd_project, client):
     project = make_bccd_project({"train": 24, "val": 4, "test": 6})
     budget = 40.0
-    config = {"preset": "fast", "image_size": 128, "epochs": 50, "time_budget_minutes": budget / 60}
+    config = {"preset": "fast", "image_size": 128, "epochs": 50,
+              "time_budget_minutes": budget / 60, "early_stopping_patience": None}  # fmt: skip
     run = run_start(project=project, config=config, user=None)
     started = time.monotonic()
     assert pipeline.execute(run.pk) == RunStatus.SUCCEEDED
@@ -35,3 +36,9 @@ def test_a_run_is_ready_within_its_budget_evaluation_and_export_included(make_bc
     # loaded machine, evaluation and export alone may take most of 40 s).
     assert run.result["stop_reason"] == "time_budget"
     assert "at the time budget:" in run.log_tail
+    # The run page says what the model is worth, in words (a 40 s model is not usable).
+    client.force_login(project.created_by)
+    page = client.get(f"/projects/{project.pk}/runs/{run.pk}/").content.decode()
+    verdict = page[page.index('data-field="verdict"') :][:400]
+    assert verdict.startswith('data-field="verdict">Not usable yet: '), verdict
+    assert "Train longer (about " in page

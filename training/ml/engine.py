@@ -440,6 +440,9 @@ def train(
                 "event": "epoch",
                 "epoch": run.epoch,
                 "epochs": config.epochs,
+                "seconds": seconds,
+                "steps": run.steps_done,
+                "partial": record["partial"],
                 "losses": run.last_losses,
                 "val": metrics,
                 "best_epoch": run.best_epoch,
@@ -598,7 +601,9 @@ def _inference_probe(
     and of scoring (COCOeval): what the budget reserves for validation, evaluation and
     export starts from them."""
     probe = val_ds.subset(list(range(min(count, len(val_ds)))))
-    _validate(InferenceModel(run.evaluated_model, size), probe, None, budget)
+    # Every candidate kept (threshold 0): a trained model's scores pass the threshold and
+    # its NMS and COCOeval handle the full 100 detections an image, an untrained one's not.
+    _validate(InferenceModel(run.evaluated_model, size, score_threshold=0.0), probe, None, budget)
 
 
 @torch.no_grad()

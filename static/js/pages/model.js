@@ -453,8 +453,12 @@ $("#save-threshold")?.addEventListener("click", async () => {
 });
 
 $("#make-production")?.addEventListener("click", async (event) => {
+  // A version judged not usable yet is made production only after a confirmation.
+  const verdict = data.model.verdict;
+  const confirm = Boolean(verdict && !verdict.usable);
+  if (confirm && !window.confirm(`${verdict.text}\n\nMake v${data.model.version} the production model anyway?`)) return;
   try {
-    await api(data.api.model, { method: "PATCH", body: { is_production: true } });
+    await api(data.api.model, { method: "PATCH", body: { is_production: true, confirm } });
     field("production").hidden = false;
     event.target.hidden = true;
     const remove = $("#delete-model");

@@ -6,10 +6,14 @@ const errorBox = document.querySelector("#models .error");
 
 for (const button of document.querySelectorAll("button.make-production")) {
   button.addEventListener("click", async () => {
+    // A version judged not usable yet is made production only after a confirmation.
+    const notUsable = button.dataset.notUsable;
+    const question = `${notUsable}\n\nMake v${button.dataset.version} the production model anyway?`;
+    if (notUsable && !window.confirm(question)) return;
     try {
       await api(data.api.model.replace("{id}", button.dataset.model), {
         method: "PATCH",
-        body: { is_production: true },
+        body: { is_production: true, confirm: Boolean(notUsable) },
       });
       window.location.reload();
     } catch (error) {

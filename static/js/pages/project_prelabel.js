@@ -102,7 +102,11 @@ form?.addEventListener("submit", async (event) => {
   const filters = {};
   if (fields.get("status")) filters.status = fields.get("status");
   if (fields.get("split")) filters.split = fields.get("split");
-  const body = { model: Number(fields.get("model")), filters };
+  // A version judged not usable yet pre-labels only after a confirmation.
+  const option = form.querySelector("select[name=model]").selectedOptions[0];
+  const notUsable = option && option.dataset.notUsable;
+  if (notUsable && !window.confirm(`${notUsable}\n\nPre-label with ${option.textContent} anyway?`)) return;
+  const body = { model: Number(fields.get("model")), filters, confirm: Boolean(notUsable) };
   if (fields.get("threshold") !== "") body.threshold = Number(fields.get("threshold"));
   try {
     follow(await api(data.api.prelabel, { method: "POST", body }));

@@ -93,6 +93,12 @@ function render(run) {
   field("result").textContent = metrics && metrics.map50 !== undefined
     ? `model v${run.result.model_version}: test mAP@0.5 ${metrics.map50.toFixed(3)}, mAP@[.5:.95] ${metrics.map.toFixed(3)}`
     : "—";
+  const verdict = field("verdict");
+  verdict.hidden = !run.verdict;
+  if (run.verdict) {
+    verdict.textContent = run.verdict.text;
+    verdict.className = `verdict verdict-${run.verdict.level}`;
+  }
   const modelLink = field("model-link");
   modelLink.hidden = !run.model_page;
   if (run.model_page) modelLink.href = run.model_page;
