@@ -77,6 +77,9 @@ class ImageFilterSerializer(serializers.Serializer):
     boxes = serializers.ChoiceField(
         choices=["tiny", "huge"], required=False, help_text="with a tiny or a huge box"
     )
+    assignee = serializers.IntegerField(
+        min_value=1, required=False, help_text="the id of the user the images are assigned to"
+    )
     sort = serializers.ChoiceField(choices=list(selectors.IMAGE_SORTS), required=False)
 
 
@@ -91,6 +94,15 @@ class ImageIdsSerializer(StrictSerializer):
     image_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1), min_length=1, max_length=10_000
     )
+
+
+class AssignSerializer(StrictSerializer):
+    username = serializers.CharField(max_length=150)
+    count = serializers.IntegerField(min_value=1, max_value=100_000)
+    split = serializers.ChoiceField(choices=Split.choices, required=False)
+    status = serializers.ChoiceField(choices=ImageStatus.choices, required=False)
+    tagged = serializers.BooleanField(required=False, allow_null=True, default=None)
+    category = serializers.IntegerField(min_value=1, required=False)
 
 
 class ResplitSerializer(StrictSerializer):
@@ -261,6 +273,25 @@ class ImageDeleteView(ProjectScopedView):
             project_id=self.project.pk, image_ids=payload.validated_data["image_ids"]
         )
         return Response({"deleted": deleted})
+
+
+class ImageAssignView(ProjectScopedView):
+    """An annotation job: assign up to ``count`` unassigned images that pass the filters
+    (the grid's order) to a member who annotates."""
+
+    project_actions = {"POST": Action.MANAGE_MEMBERS}
+
+    @extend_schema(request=AssignSerializer, responses={200: dict})
+    def post(self, request, project_id: int):
+        payload = AssignSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        username, count = data.pop("username"), data.pop("count")
+        filters = {k: v for k, v in data.items() if v is not None}
+        assigned = services.images_assign(
+            project=self.project, username=username, count=count, filters=filters
+        )
+        return Response({"assigned": assigned})
 
 
 class ProjectResplitView(ProjectScopedView):

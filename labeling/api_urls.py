@@ -64,6 +64,11 @@ urlpatterns = [
         name="api-images-split",
     ),
     path(
+        "projects/<int:project_id>/images/assign",
+        api_images.ImageAssignView.as_view(),
+        name="api-images-assign",
+    ),
+    path(
         "projects/<int:project_id>/images/delete",
         api_images.ImageDeleteView.as_view(),
         name="api-images-delete",

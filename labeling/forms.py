@@ -33,12 +33,18 @@ class ImageFilterForm(forms.Form):
         choices=[("", "any boxes"), ("tiny", "a tiny box"), ("huge", "a huge box")],
         required=False,
     )
+    assignee = forms.TypedChoiceField(
+        label="assigned to", coerce=int, required=False, empty_value=None
+    )
     sort = forms.ChoiceField(
         choices=[(key, label) for key, (label, _) in IMAGE_SORTS.items()], required=False
     )
 
-    def __init__(self, *args, categories=(), **kwargs):
+    def __init__(self, *args, categories=(), members=(), **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["assignee"].choices = [("", "anyone or no one")] + [
+            (str(user_id), username) for user_id, username in members
+        ]
         self.fields["category"].choices = [("", "any class")] + [
             (str(c.pk), c.name) for c in categories
         ]

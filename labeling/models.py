@@ -124,6 +124,10 @@ class Image(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     labeled_at = models.DateTimeField(null=True, blank=True)
+    # The annotator this image is assigned to (an annotation job), if any.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -140,6 +144,7 @@ class Image(models.Model):
             models.Index(fields=["project", "split", "id"], name="image_project_split"),
             models.Index(fields=["project", "status", "id"], name="image_project_status"),
             models.Index(fields=["project", "no_objects", "id"], name="image_project_no_objects"),
+            models.Index(fields=["project", "assigned_to", "id"], name="image_project_assigned"),
         ]
 
     def __str__(self) -> str:

@@ -48,7 +48,9 @@ def membership_list(*, project: Project) -> QuerySet[Membership]:
 
 # --- Images -------------------------------------------------------------------------------
 
-IMAGE_FILTERS = ("split", "category", "status", "no_objects", "q", "tagged", "boxes", "sort")
+IMAGE_FILTERS = (
+    "split", "category", "status", "no_objects", "q", "tagged", "boxes", "assignee", "sort",
+)  # fmt: skip
 
 # The grid's orders: (field, descending) pairs, the image id last (a total order, so
 # previous/next in the editor walk the images exactly as the grid shows them).
@@ -95,6 +97,7 @@ def image_list(
     q: str | None = None,
     tagged: bool | None = None,
     boxes: str | None = None,
+    assignee: int | None = None,
     sort: str | None = None,
 ) -> QuerySet[Image]:
     """The project's images, filtered, in the order ``sort`` names (upload order by
@@ -115,6 +118,8 @@ def image_list(
         images = images.filter(
             Exists(Annotation.objects.filter(image=OuterRef("pk"), category_id=category))
         )
+    if assignee is not None:
+        images = images.filter(assigned_to_id=assignee)
     if boxes in BOX_FILTERS:
         images = images.filter(
             Exists(Annotation.objects.filter(BOX_FILTERS[boxes], image=OuterRef("pk")))
@@ -220,3 +225,23 @@ def category_list(*, project: Project) -> list[Category]:
     for category in classes:
         category.box_count = totals.get(category.pk, 0)
     return classes
+
+
+def assignment_progress(*, project: Project) -> list[dict]:
+    """Per annotator: the images assigned to them and how many of those are tagged (one
+    aggregate query)."""
+    rows = (
+        Image.objects.filter(project=project, assigned_to__isnull=False)
+        .values("assigned_to", "assigned_to__username")
+        .annotate(assigned=Count("id"), tagged=Count("id", filter=tagged_q()))
+        .order_by("assigned_to__username")
+    )
+    return [
+        {
+            "user_id": row["assigned_to"],
+            "username": row["assigned_to__username"],
+            "assigned": row["assigned"],
+            "tagged": row["tagged"],
+        }
+        for row in rows
+    ]

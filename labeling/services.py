@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from labeling import selectors
 from labeling.categories import categories_ensure
 from labeling.ingest import image_files_delete, project_files_delete
 from labeling.models import Image, Membership, Project, Role
@@ -151,3 +152,24 @@ def member_remove(*, membership: Membership) -> None:
         if membership.role == Role.OWNER and not _other_owner_exists(membership):
             raise ValidationError({"user": "A project must keep at least one owner."})
         membership.delete()
+
+
+def images_assign(*, project: Project, username: str, count: int, filters: dict) -> int:
+    """Assign up to ``count`` of the project's unassigned images that pass ``filters``
+    (the grid's, in its order) to the member ``username``, who must be able to annotate;
+    the number assigned."""
+    membership = (
+        Membership.objects.filter(project=project, user__username=username)
+        .select_related("user")
+        .first()
+    )
+    if membership is None:
+        raise ValidationError({"username": f"{username} is not a member of this project."})
+    if membership.role not in (Role.OWNER, Role.ANNOTATOR):
+        raise ValidationError({"username": f"{username} is a {membership.role}: cannot annotate."})
+    with transaction.atomic():
+        images = selectors.image_list(project=project, **filters).filter(assigned_to__isnull=True)
+        ids = list(images.values_list("pk", flat=True)[:count])
+        return Image.objects.filter(pk__in=ids, assigned_to__isnull=True).update(
+            assigned_to=membership.user
+        )

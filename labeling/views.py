@@ -45,6 +45,10 @@ def _project_url_template(name: str) -> str:
     return reverse(name, args=[_ID]).replace(str(_ID), "{id}")
 
 
+def _members(project) -> list[tuple[int, str]]:
+    return list(selectors.membership_list(project=project).values_list("user_id", "user__username"))
+
+
 def _page_project(request: HttpRequest, project_id: int, action: Action):
     """The project and role for a page; 404 for non-members, 403 when the role falls short."""
     project, role = selectors.project_get_with_role(user=request.user, project_id=project_id)
@@ -78,7 +82,7 @@ def project_images(request: HttpRequest, project_id: int) -> HttpResponse:
     """The image grid: thumbnails, filters, pages; a constant number of queries per page."""
     project, role = _page_project(request, project_id, Action.VIEW)
     categories = list(Category.objects.filter(project=project))
-    form = ImageFilterForm(request.GET, categories=categories)
+    form = ImageFilterForm(request.GET, categories=categories, members=_members(project))
     images = selectors.image_list(project=project, **form.filters())
     page = Paginator(images, IMAGES_PER_PAGE).get_page(request.GET.get("page"))
     page_images = selectors.with_box_counts(list(page.object_list))
@@ -143,7 +147,13 @@ def annotate(request: HttpRequest, project_id: int, image_id: int) -> HttpRespon
     categories = list(Category.objects.filter(project=project))
     review = editor_review.review_data(project=project, model_id=request.GET.get("review"))
     # From a model's error gallery, next/previous walk its errors, not the grid's filter.
-    filters = {} if review else ImageFilterForm(request.GET, categories=categories).filters()
+    filters = (
+        {}
+        if review
+        else ImageFilterForm(
+            request.GET, categories=categories, members=_members(project)
+        ).filters()
+    )
     [image] = selectors.with_box_counts([image])
     page_data = {
         "project": {"id": project.pk, "name": project.name},

@@ -36,6 +36,7 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "imports": reverse("api-imports", args=[project.pk]),
             "prelabel": reverse("api-prelabel-jobs", args=[project.pk]),
             "most_useful": reverse("api-images-most-useful", args=[project.pk]),
+            "assign": reverse("api-images-assign", args=[project.pk]),
         },
         "urls": {
             "projects": reverse("project-list"),
@@ -63,6 +64,10 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "memberships": selectors.membership_list(project=project),
             "page_data": page_data,
             "workflow": project_workflow(project=project, role=role),
+            "assignments": [
+                {**a, "left": a["assigned"] - a["tagged"]}
+                for a in selectors.assignment_progress(project=project)
+            ],
             "runs": run_list(project=project)[:5],
             "models": models,
             "prelabel_default": default.pk if default else None,

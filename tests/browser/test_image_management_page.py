@@ -114,3 +114,26 @@ def test_a_health_warning_leads_to_the_images_concerned(page, studio_server, pro
     page.wait_for_url("**/images/?boxes=tiny")
     assert [d["name"] for d in page.evaluate(DRAWN)] == ["002.png"]
     assert page.locator("select[name=boxes]").input_value() == "tiny"
+
+
+def test_an_owner_assigns_images_and_the_annotator_finds_them(
+    page, studio_server, project_team, grid
+):
+    project, images = grid
+    users = project_team["users"]
+    sign_in(page.context, studio_server.url, users["owner"])
+    page.goto(reverse("project-detail", args=[project.pk]))
+    page.fill("#assign-form input[name=count]", "5")
+    page.select_option("#assign-form select[name=username]", "annotator")
+    with page.expect_navigation():
+        page.click("#assign-form button[type=submit]")
+    row = page.locator("#jobs tr[data-assignee=annotator] td")
+    assert row.all_inner_texts() == ["annotator", "1", "0", "1"]  # the one untagged image
+    assert Image.objects.get(assigned_to=users["annotator"]) == images[2]
+
+    page.context.clear_cookies()
+    sign_in(page.context, studio_server.url, users["annotator"])
+    page.goto(reverse("project-images", args=[project.pk]))
+    page.click("[data-testid=my-images]")
+    page.wait_for_url("**assignee=*")
+    assert [d["name"] for d in page.evaluate(DRAWN)] == ["002.png"]

@@ -80,6 +80,11 @@ PROJECT_API = {
         {"image_ids": ["<image>"], "split": "test"},
         _status(200, 403, 403),
     ),
+    ("api-images-assign", "POST"): (
+        lambda t: [t["project"].pk],
+        {"username": "annotator", "count": 1},
+        _status(200, 403, 403),
+    ),
     ("api-images-delete", "POST"): (
         lambda t: [t["project"].pk],
         {"image_ids": ["<image>"]},

@@ -1,6 +1,7 @@
 import { api, pageData, showError } from "../lib/api.js";
 import "./project_dataset.js";
 import "./project_prelabel.js";
+import "./project_jobs.js";
 
 const data = pageData();
 const membersSection = document.getElementById("members");
