@@ -41,10 +41,10 @@ from training.ml.errors import (
     DatasetError,
     TrainingDiverged,
 )
-from training.ml.evaluate import coco_metrics
 from training.ml.models import build_model, preset_architecture
-from training.ml.predict import InferenceModel, predict_dataset
+from training.ml.predict import InferenceModel
 from training.ml.transforms import DetectionTransform, TrainingSamples
+from training.ml.validation import inference_probe, scored_subset, validate
 
 logger = logging.getLogger(__name__)
 
@@ -354,9 +354,9 @@ def train(
     inferences: dict[int, InferenceModel] = {}
     all_val_images = len(val_ds) if val_ds is not None else 0
     if val_ds is not None and budget.seconds is not None:
-        _inference_probe(run, val_ds, config.size_for(0), budget)
+        inference_probe(run.evaluated_model, val_ds, config.size_for(0), budget)
     val_images = run.val_images or all_val_images
-    val_subset = _val_subset(val_ds, run.val_images, config.seed)
+    val_subset = scored_subset(val_ds, run.val_images, config.seed)
     status = "completed"
     elapsed = budget.elapsed
     trained_size: int | None = run.history[-1].get("image_size") if run.history else None
@@ -388,7 +388,7 @@ def train(
         if val_ds is not None and run.val_images is None:  # chosen once: scores compare
             run.val_images = budget.val_images_for(all_val_images, run.steps_per_epoch)
             val_images = run.val_images
-            val_subset = _val_subset(val_ds, run.val_images, config.seed)
+            val_subset = scored_subset(val_ds, run.val_images, config.seed)
             if val_images < all_val_images:
                 logger.info(
                     "epochs are validated on %d of the %d val images (a fixed %d%% share "
@@ -396,7 +396,7 @@ def train(
                 )  # fmt: skip
         validating = time.monotonic()
         try:
-            metrics = _validate(inferences[size], val_subset, should_stop, budget)
+            metrics = validate(inferences[size], val_subset, should_stop, budget)
         except Cancelled:
             status = "cancelled"
             break
@@ -585,43 +585,3 @@ def _train_epoch(
                 }
             )
     return "completed"
-
-
-def _val_subset(val_ds: CocoDetection | None, count: int | None, seed: int) -> CocoDetection | None:
-    """The val images epochs are scored on: a fixed random ``count`` of them, or all."""
-    if val_ds is None or count is None or count >= len(val_ds):
-        return val_ds
-    return val_ds.subset(sorted(random.Random(seed).sample(range(len(val_ds)), count)))
-
-
-def _inference_probe(
-    run: _Run, val_ds: CocoDetection, size: int, budget: Budget, count: int = 4
-) -> None:
-    """Measure, on a few val images before training, the seconds per image of inference
-    and of scoring (COCOeval): what the budget reserves for validation, evaluation and
-    export starts from them."""
-    probe = val_ds.subset(list(range(min(count, len(val_ds)))))
-    # Every candidate kept (threshold 0): a trained model's scores pass the threshold and
-    # its NMS and COCOeval handle the full 100 detections an image, an untrained one's not.
-    _validate(InferenceModel(run.evaluated_model, size, score_threshold=0.0), probe, None, budget)
-
-
-@torch.no_grad()
-def _validate(
-    inference: InferenceModel,
-    val_ds: CocoDetection | None,
-    should_stop: Callable[[], bool] | None = None,
-    budget: Budget | None = None,
-) -> dict[str, float]:
-    """Validation metrics; ``budget`` learns the inference time per image (COCOeval's
-    time apart, which does not grow with the images of an export's checks)."""
-    if val_ds is None:
-        return {}
-    predicting = time.monotonic()
-    predictions = predict_dataset(inference, val_ds, should_stop=should_stop)
-    scoring = time.monotonic()
-    metrics = coco_metrics(val_ds.coco, predictions)
-    if budget is not None:
-        budget.infer_image_seconds = (scoring - predicting) / len(val_ds)
-        budget.score_image_seconds = (time.monotonic() - scoring) / len(val_ds)
-    return {k: metrics[k] for k in ("map", "map50", "map75")}
