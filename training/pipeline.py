@@ -101,11 +101,14 @@ def split_coco(coco: dict[str, Any], split: str) -> dict[str, Any]:
     }
 
 
-def device_name() -> str:
+def device_name(processes: int = 1) -> str:
     import torch
 
     if torch.cuda.is_available():
-        return f"CUDA: {torch.cuda.get_device_name(0)}"
+        name = f"CUDA: {torch.cuda.get_device_name(0)}"
+        return f"{processes} x {name}" if processes > 1 else name
+    if processes > 1:
+        return f"CPU, {processes} processes"
     return f"CPU ({torch.get_num_threads()} threads)"
 
 
@@ -193,6 +196,7 @@ def _execute(
     """The run's phases. Its time budget covers them all, from ``clock_started`` (the
     claim) to the recorded model: training reserves what evaluation and export take."""
     from training.ml.config import TrainConfig
+    from training.ml.distributed import devices_to_use, train_on_devices
     from training.ml.engine import train
 
     clock_started = time.monotonic() if clock_started is None else clock_started
@@ -214,16 +218,19 @@ def _execute(
     images_dir = images_folder(coco, workdir, heartbeat)
     config = TrainConfig.from_dict(run.config)
     resume = _resume_checkpoint(run, workdir)
+    processes = devices_to_use(config.device)  # every GPU of the node (README: GPU workers)
     update_run(
         run,
-        device=device_name(),
+        device=device_name(processes),
         phase="decoding images",
         resumed_from_epoch=run.checkpoint_epoch if resume else None,
         epochs=config.epochs,
     )
     progress = Progress(run, tail)
     test_images = len(_test_split(coco)["images"])
-    result = train(
+    result = train_on_devices(
+        processes,
+        train,
         config,
         coco=split_coco(coco, "train"),
         val_coco=split_coco(coco, "val"),

@@ -75,11 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=_positive_int, default=4)
     train.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
     train.add_argument("--lr", type=_positive_float)
+    train.add_argument("--warmup-steps", type=int, default=50, metavar="STEPS")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--workers", type=int, default=0, help="data loader processes")
     train.add_argument("--threads", type=_positive_int, help="CPU threads (default: all)")
     train.add_argument("--no-pretrained", action="store_true", help="random backbone")
     train.add_argument("--resume", type=Path, metavar="CHECKPOINT", help="a last.pt to continue")
+    train.add_argument(
+        "--device",
+        default="auto",
+        help="auto, cpu or cuda; under torchrun each process takes cuda:LOCAL_RANK",
+    )
 
     evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on a COCO data set")
     evaluate.add_argument("--checkpoint", required=True, type=Path)
@@ -112,8 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train(args: argparse.Namespace) -> dict[str, Any]:
+def _train(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Under ``torchrun --nproc-per-node N`` one of N processes (training/ml/distributed.py):
+    rank 0 reports, the others print nothing."""
     from training.ml.config import TrainConfig
+    from training.ml.distributed import joined
     from training.ml.engine import train
 
     config = TrainConfig(
@@ -124,22 +133,29 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         batch_size=args.batch_size,
         optimizer=args.optimizer,
         lr=args.lr,
+        warmup_steps=args.warmup_steps,
         seed=args.seed,
         num_workers=args.workers,
         num_threads=args.threads,
         pretrained=not args.no_pretrained,
+        device=args.device,
     )
 
-    result = train(
-        config,
-        coco=args.coco,
-        images_dir=args.images,
-        out_dir=args.out,
-        val_coco=args.val_coco,
-        val_images_dir=args.val_images,
-        resume=args.resume,
-        clock_started=PROCESS_STARTED,
-    )
+    config.validate()
+    with joined(config.device) as group:
+        result = train(
+            config,
+            coco=args.coco,
+            images_dir=args.images,
+            out_dir=args.out,
+            val_coco=args.val_coco,
+            val_images_dir=args.val_images,
+            resume=args.resume,
+            clock_started=PROCESS_STARTED,
+            group=group,
+        )
+    if not group.is_main:
+        return None
     return {
         "status": result.status,
         "epochs_completed": result.epochs_completed,
@@ -249,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         return 130
-    sys.stdout.write(json.dumps(result, indent=1) + "\n")
+    if result is not None:
+        sys.stdout.write(json.dumps(result, indent=1) + "\n")
     return 0
 
 

@@ -27,17 +27,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from training.ml import checkpoint as ckpt
 from training.ml.budget import VAL_SHARE, Budget, eta_seconds, fit_schedule
 from training.ml.config import TrainConfig
 from training.ml.data import CocoDetection, collate, load_coco, split_coco
+from training.ml.distributed import Group, pick_device, rescale_resumed
 from training.ml.ema import ModelEma
 from training.ml.errors import (
     Cancelled,
     CheckpointError,
-    ConfigError,
     DatasetError,
     TrainingDiverged,
 )
@@ -90,22 +89,13 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def pick_device(name: str) -> torch.device:
-    """``auto``: CUDA when present, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} was asked for but CUDA is not available")
-    return torch.device(name)
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
-def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def _optimizer(model: torch.nn.Module, config: TrainConfig, lr: float) -> torch.optim.Optimizer:
     decay, no_decay = [], []
     for param in model.parameters():
         if param.requires_grad:
@@ -115,8 +105,8 @@ def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optim
         {"params": no_decay, "weight_decay": 0.0},
     ]
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=config.learning_rate)
-    return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum, nesterov=True)
+        return torch.optim.AdamW(groups, lr=lr)
+    return torch.optim.SGD(groups, lr=lr, momentum=config.momentum, nesterov=True)
 
 
 def _datasets(
@@ -173,10 +163,14 @@ class _Run:
         train_ds: CocoDetection,
         device: torch.device,
         architecture: dict[str, str],
+        group: Group | None = None,
     ) -> None:
         self.config = config
         self.architecture = architecture
         self.device = device
+        self.group = group or Group(device=device)  # several devices: training/ml/distributed.py
+        self.batch = self.group.global_batch(config.batch_size)
+        self.learning_rate = self.group.learning_rate(config.learning_rate)
         self.class_names = train_ds.class_names
         self.category_ids = train_ds.category_ids
         self.model = build_model(
@@ -186,8 +180,9 @@ class _Run:
             image_size=config.input_size,
             **architecture,
         ).to(device, memory_format=torch.channels_last)
-        self.optimizer = _optimizer(self.model, config)
-        self.steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
+        self.train_model = self.group.wrap(self.model)  # forward and backward go through it
+        self.optimizer = _optimizer(self.model, config, self.learning_rate)
+        self.steps_per_epoch = self.group.steps_per_epoch(len(train_ds), config.batch_size)
         self.schedule = WarmupCosine(
             config.warmup_steps, config.epochs * self.steps_per_epoch, config.min_lr_ratio
         )
@@ -220,6 +215,8 @@ class _Run:
             "class_names": self.class_names,
             "category_ids": self.category_ids,
             "versions": ckpt.versions(),
+            "world_size": self.group.world_size,
+            "global_batch": self.batch,
         }
 
     def state(self, elapsed: float) -> dict[str, Any]:
@@ -271,6 +268,7 @@ class _Run:
         self.val_images = state.get("val_images")
         self.history = list(state["history"])
         self.elapsed_before = float(state["elapsed_seconds"])
+        rescale_resumed(self, state.get("global_batch", saved.batch_size), self.batch)
 
 
 def train(
@@ -288,6 +286,7 @@ def train(
     final_images: int = 0,
     export: bool = False,
     after_training_seconds: float | None = None,
+    group: Group | None = None,
 ) -> TrainResult:
     """Train a detector; see the module docstring. Raises EngineError subclasses.
 
@@ -295,12 +294,18 @@ def train(
     (default: now). ``final_images`` and ``export``: what the caller does after training
     (evaluate that many images, export the model), which the time budget reserves for;
     ``after_training_seconds``: what they took after an earlier, similar run.
+    ``group``: this process's among several that train the run (training/ml/distributed.py);
+    only its rank 0 reports progress, checks ``should_stop`` and writes checkpoints.
     """
     config.validate()
+    group = group or Group(device=pick_device(config.device))
+    logger.info(group.describe(config.batch_size, config.learning_rate))  # the log's first line
+    if not group.is_main:
+        on_progress = should_stop = None
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     seed_everything(config.seed)
-    device = pick_device(config.device)
+    device = group.device
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out / "last.pt", out / "best.pt"
@@ -310,9 +315,10 @@ def train(
         started=time.monotonic() if clock_started is None else clock_started,
         final_images=final_images,
         export=export,
-        batch_size=config.batch_size,
+        batch_size=group.global_batch(config.batch_size),
         measured_after=after_training_seconds,
     )
+    cancelled = False
     try:
         train_ds, val_ds = _datasets(config, coco, images_dir, val_coco, val_images_dir)
         emit({"event": "phase", "phase": "decoding images", "elapsed_seconds": budget.elapsed()})
@@ -339,6 +345,8 @@ def train(
             budget.decode_image_seconds = (time.monotonic() - decoding) / decoded
     except Cancelled as stop:
         logger.info("cancelled while preparing the data: %s", stop)
+        cancelled = True
+    if group.from_main(cancelled):
         emit({"event": "done", "status": "cancelled", "epoch": 0, "best_epoch": None})
         return TrainResult("cancelled", 0, None, {}, None, None, budget.elapsed(), [])
     resumed = ckpt.load(resume) if resume is not None else None
@@ -346,7 +354,7 @@ def train(
     architecture = (
         ckpt.architecture_of(resumed) if resumed is not None else preset_architecture(config.preset)
     )
-    run = _Run(config, train_ds, device, architecture)
+    run = _Run(config, train_ds, device, architecture, group)
     if resumed is not None:
         run.restore(resumed)
         logger.info("resumed from %s at epoch %d", resume, run.epoch)
@@ -362,13 +370,15 @@ def train(
     trained_size: int | None = run.history[-1].get("image_size") if run.history else None
 
     while run.epoch < config.epochs:
-        size = config.size_for(
-            elapsed() / budget.seconds if budget.seconds else run.epoch / config.epochs
+        size = group.from_main(
+            config.size_for(
+                elapsed() / budget.seconds if budget.seconds else run.epoch / config.epochs
+            )
         )
         if budget.step_seconds and trained_size and size != trained_size:
             budget.step_seconds *= (size / trained_size) ** 2  # until measured at this size
         trained_size = size
-        if run.best_epoch is not None and budget.training_must_end(val_images):
+        if group.from_main(run.best_epoch is not None and budget.training_must_end(val_images)):
             status = "time_budget"  # not one more step fits: what follows needs the rest
             logger.info("training ends at the time budget: %s", budget.describe(val_images))
             break
@@ -377,6 +387,7 @@ def train(
         status = _train_epoch(run, train_ds, size, budget, all_val_images, emit, should_stop)
         if status == "completed" and should_stop is not None and should_stop():
             status = "cancelled"  # asked during the epoch's last batch: no validation
+        status = group.from_main(status)
         if status == "cancelled" or (status == "time_budget" and not run.steps_done):
             break
         emit({"event": "phase", "phase": "validating", "elapsed_seconds": elapsed()})
@@ -396,8 +407,12 @@ def train(
                 )  # fmt: skip
         validating = time.monotonic()
         try:
-            metrics = validate(inferences[size], val_subset, should_stop, budget)
+            validated = val_subset if group.is_main else None  # rank 0 alone validates
+            metrics = validate(inferences[size], validated, should_stop, budget)
         except Cancelled:
+            metrics = None  # cancelled during validation
+        metrics = group.from_main(metrics)
+        if metrics is None:
             status = "cancelled"
             break
         if val_images:
@@ -425,11 +440,14 @@ def train(
             run.best_metric, run.best_epoch, run.best_metrics = score, run.epoch, metrics
             run.stale_epochs = 0
             payload = {**run.common(), "kind": "best", "model": run.evaluated_model.state_dict()}
-            ckpt.save_atomic({**payload, "epoch": run.epoch, "metrics": metrics}, best_path)
+            if group.is_main:
+                ckpt.save_atomic({**payload, "epoch": run.epoch, "metrics": metrics}, best_path)
         else:
             run.stale_epochs += 1
         fit_schedule(run, budget, val_images, size)
-        ckpt.save_atomic(run.state(elapsed()), last_path)
+        run.schedule.total_steps = group.from_main(run.schedule.total_steps)  # rank 0's clock
+        if group.is_main:
+            ckpt.save_atomic(run.state(elapsed()), last_path)
         logger.info(
             "epoch %d/%d: %.1f s, loss %.4f, val mAP %.4f, mAP@0.5 %.4f",
             run.epoch, config.epochs, seconds, run.last_losses.get("loss", float("nan")),
@@ -491,10 +509,9 @@ def _train_epoch(
         DetectionTransform(size, config.augment),
         mosaic=0.5 if config.augment.mosaic else 0.0,
     )
-    loader = DataLoader(
+    loader = run.group.loader(
         samples,
         batch_size=config.batch_size,
-        shuffle=True,
         generator=generator,
         collate_fn=collate,
         num_workers=config.num_workers,
@@ -504,25 +521,33 @@ def _train_epoch(
     run.steps_done, run.in_epoch = 0, True
     step_start = last_event = last_log = time.monotonic()
     for step, (images, targets) in enumerate(loader, start=1):
+        stop = None
         if should_stop is not None and should_stop():
-            return "cancelled"
+            stop = "cancelled"
         # The val images the epoch will be scored on (chosen at the first validation).
         val_images = run.val_images
         if val_images is None:
             val_images = budget.val_images_for(all_val_images, run.steps_per_epoch)
-        if (run.best_epoch is not None or step > 1) and budget.training_must_end(val_images):
+        if (
+            stop is None
+            and (run.best_epoch is not None or step > 1)
+            and budget.training_must_end(val_images)
+        ):
             logger.info(
                 "epoch %d ends after %d of %d steps at the time budget: %s",
                 run.epoch + 1, step - 1, run.steps_per_epoch, budget.describe(val_images),
             )  # fmt: skip
-            return "time_budget"
+            stop = "time_budget"
+        stop = run.group.from_main(stop)  # several processes stop at the same step
+        if stop:
+            return stop
         images = [im.to(run.device, non_blocking=True) for im in images]
         targets = [
             {"boxes": t["boxes"].to(run.device), "labels": t["labels"].to(run.device)}
             for t in targets
         ]
         with torch.autocast(run.device.type, enabled=run.amp):
-            losses = model(images, targets)
+            losses = run.train_model(images, targets)
         loss = sum(losses.values())
         if not torch.isfinite(loss):
             raise TrainingDiverged(
@@ -543,6 +568,7 @@ def _train_epoch(
         run.global_step += 1
         values = {k: float(v.detach()) for k, v in losses.items()}
         values["loss"] = float(loss.detach())
+        values = run.group.mean(values)  # the global batch's, on several devices
         for key, value in values.items():
             sums[key] = sums.get(key, 0.0) + value
         run.last_losses = {k: v / step for k, v in sums.items()}
@@ -550,6 +576,7 @@ def _train_epoch(
         budget.step_seconds = (time.monotonic() - step_start) / step
         if step % 10 == 0:
             fit_schedule(run, budget, val_images, size)
+            run.schedule.total_steps = run.group.from_main(run.schedule.total_steps)
         now = time.monotonic()
         if (
             step % config.progress_every == 0
@@ -557,13 +584,13 @@ def _train_epoch(
             or now - last_event >= PROGRESS_SECONDS
         ):
             last_event = now
-            images_seen = min(len(train_ds), step * config.batch_size)
+            images_seen = min(len(train_ds), step * run.batch)
             if now - last_log >= LOG_SECONDS:
                 last_log = now
                 logger.info(
                     "epoch %d: step %d of %d, %d of %d images, %.2f images/s, loss %.4f",
                     run.epoch + 1, step, run.steps_per_epoch, images_seen, len(train_ds),
-                    config.batch_size / budget.step_seconds, values["loss"],
+                    run.batch / budget.step_seconds, values["loss"],
                 )  # fmt: skip
             emit(
                 {
@@ -574,7 +601,7 @@ def _train_epoch(
                     "steps": run.steps_per_epoch,
                     "images": images_seen,
                     "images_total": len(train_ds),
-                    "images_per_second": config.batch_size / budget.step_seconds,
+                    "images_per_second": run.batch / budget.step_seconds,
                     "global_step": run.global_step,
                     "loss": values["loss"],
                     "losses": values,
