@@ -340,6 +340,9 @@ STUDIO_DEFAULT_TIME_BUDGET_MINUTES = env_int("STUDIO_DEFAULT_TIME_BUDGET_MINUTES
 STUDIO_MAX_TIME_BUDGET_MINUTES = env_int("STUDIO_MAX_TIME_BUDGET_MINUTES", 600, minimum=1)
 # A run is given up after this many workers were lost while running it.
 STUDIO_RUN_MAX_ATTEMPTS = env_int("STUDIO_RUN_MAX_ATTEMPTS", 3, minimum=1)
+# Processes a train worker starts for a run (one per device, DDP): 0 = every GPU it sees
+# (one process without CUDA); N = at most N GPUs, or N CPU processes without CUDA.
+STUDIO_TRAIN_PROCESSES = env_int("STUDIO_TRAIN_PROCESSES", 0, minimum=0)
 # A running run writes a heartbeat every STUDIO_HEARTBEAT_SECONDS; without one for
 # STUDIO_HEARTBEAT_TIMEOUT_SECONDS its worker is taken as lost and the run is resumed
 # elsewhere. A queued run no worker took for STUDIO_REQUEUE_AFTER_SECONDS is enqueued

@@ -218,7 +218,8 @@ def _execute(
     images_dir = images_folder(coco, workdir, heartbeat)
     config = TrainConfig.from_dict(run.config)
     resume = _resume_checkpoint(run, workdir)
-    processes = devices_to_use(config.device)  # every GPU of the node (README: GPU workers)
+    # Every GPU of the node, or STUDIO_TRAIN_PROCESSES (README: several GPUs in one machine).
+    processes = devices_to_use(config.device, settings.STUDIO_TRAIN_PROCESSES)
     update_run(
         run,
         device=device_name(processes),

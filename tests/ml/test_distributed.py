@@ -69,16 +69,13 @@ def test_cuda_processes_are_configured_or_refused_in_words() -> None:
         resolve("cuda", 0, 2, nccl=False)
 
 
-def test_a_worker_uses_the_processes_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("STUDIO_TRAIN_PROCESSES", raising=False)
-    assert devices_to_use("auto") == 1  # no GPU here: one process
-    monkeypatch.setenv("STUDIO_TRAIN_PROCESSES", "2")
-    assert devices_to_use("cpu") == devices_to_use("auto") == 2
-    assert devices_to_use("cuda") == 1  # never more processes than GPUs (here: none)
-    for bad in ("two", "0"):
-        monkeypatch.setenv("STUDIO_TRAIN_PROCESSES", bad)
-        with pytest.raises(ConfigError, match="STUDIO_TRAIN_PROCESSES"):
-            devices_to_use("auto")
+def test_a_worker_uses_the_processes_it_is_given() -> None:
+    assert devices_to_use("auto") == devices_to_use("cpu") == 1  # no GPU here: one process
+    assert devices_to_use("auto", 2) == devices_to_use("cpu", 2) == 2  # CPU processes
+    assert devices_to_use("cuda", 2) == 1  # never more processes than GPUs (here: none)
+    assert devices_to_use("cuda:0", 2) == 1
+    with pytest.raises(ConfigError, match="0 or more"):
+        devices_to_use("auto", -1)
 
 
 # --- Real runs: two gloo processes against one, same global batch ------------------------

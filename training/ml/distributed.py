@@ -32,16 +32,22 @@ No Django here, as everywhere in training/ml.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
-import queue
+import pickle
 import socket
+import subprocess
+import sys
+import tempfile
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -54,7 +60,7 @@ logger = logging.getLogger(__name__)
 
 # How long a process waits for the others at one collective (validation on rank 0 is
 # the longest wait); past it the run fails instead of hanging.
-TIMEOUT = timedelta(minutes=int(os.environ.get("STUDIO_DDP_TIMEOUT_MINUTES", "30")))
+TIMEOUT = timedelta(minutes=30)
 
 
 def pick_device(name: str) -> torch.device:
@@ -281,24 +287,19 @@ def rescale_resumed(run: Any, saved_global_batch: int, global_batch: int) -> Non
 # --- The studio's way in: this process is rank 0, the others are spawned -----------------
 
 
-def devices_to_use(device_name: str) -> int:
+def devices_to_use(device_name: str, asked: int = 0) -> int:
     """How many processes a train worker starts for a run: every GPU it sees (those of
-    CUDA_VISIBLE_DEVICES), or ``STUDIO_TRAIN_PROCESSES`` when set (at most that many; on a
-    CPU-only node, that many CPU processes); one on the CPU."""
-    asked = os.environ.get("STUDIO_TRAIN_PROCESSES", "").strip()
+    CUDA_VISIBLE_DEVICES), or at most ``asked`` (the studio's STUDIO_TRAIN_PROCESSES; on a
+    node without CUDA, that many CPU processes); one on the CPU by default."""
+    if asked < 0:
+        raise ConfigError(f"the number of training processes must be 0 or more (got {asked})")
     cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
     on_cuda = device_name == "cuda" or (device_name == "auto" and cuda > 0)
-    if asked:
-        try:
-            wanted = int(asked)
-        except ValueError:
-            raise ConfigError(f"STUDIO_TRAIN_PROCESSES must be a number, not {asked!r}") from None
-        if wanted < 1:
-            raise ConfigError(f"STUDIO_TRAIN_PROCESSES must be at least 1 (got {wanted})")
-        return max(1, min(wanted, cuda)) if on_cuda else wanted
     if device_name.startswith("cuda:"):
         return 1
-    return cuda if on_cuda else 1
+    if on_cuda:
+        return max(1, min(asked, cuda) if asked else cuda)
+    return asked or 1
 
 
 def _free_port() -> int:
@@ -307,71 +308,94 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _child(
-    launch: Launch, train: Callable[..., Any], config: Any, kwargs: dict, errors: Any
-) -> None:
+def child_main(argv: list[str]) -> int:
+    """A spawned process: ``python -m training.ml.distributed RUN INIT WORLD RANK``."""
+    spec, init, world, rank = argv
+    with open(spec, "rb") as handle:
+        train, config, kwargs = pickle.load(handle)  # noqa: S301 - written by our rank 0
+    launch = Launch(int(world), int(rank), int(rank), init)
     try:
         with joined(config.device, launch) as group:
             train(config, group=group, **kwargs)
     except BaseException as exc:
-        errors.put(f"process {launch.rank}: {exc}\n{traceback.format_exc()}")
+        Path(f"{spec}.error-{rank}").write_text(f"process {rank}: {exc}\n{traceback.format_exc()}")
         raise
+    return 0
 
 
 def train_on_devices(processes: int, train: Callable[..., Any], config: Any, **kwargs: Any):
     """``train(config, group=..., **kwargs)`` on ``processes`` processes of this node; the
-    calling process is rank 0 and gets ``on_progress`` and ``should_stop``, the spawned
-    others get neither. Returns rank 0's result; a failed process fails the run."""
+    calling process is rank 0 and gets ``on_progress`` and ``should_stop``, the others
+    (new interpreters: a Celery pool process may not fork children) get neither. Returns
+    rank 0's result; a failed process fails the run."""
     if processes <= 1:
         return train(config, **kwargs)
-    import dataclasses
-
-    import torch.multiprocessing as mp
-
     on_cpu = config.device == "cpu" or not torch.cuda.is_available()
     if on_cpu and config.num_threads is None:  # the node's cores, shared between processes
         threads = max(1, (os.cpu_count() or 1) // processes)
         config = dataclasses.replace(config, num_threads=threads)
-
-    context = mp.get_context("spawn")  # never fork a process that may hold CUDA
-    errors = context.Queue()
-    init = f"tcp://127.0.0.1:{_free_port()}"
     quiet = {k: v for k, v in kwargs.items() if k not in ("on_progress", "should_stop")}
-    children = [
-        context.Process(
-            target=_child,
-            args=(Launch(processes, rank, rank, init), train, config, quiet, errors),
-            daemon=True,
-        )
-        for rank in range(1, processes)
-    ]
-    for child in children:
-        child.start()
-    try:
-        with joined(config.device, Launch(processes, 0, 0, init)) as group:
-            result = train(config, group=group, **kwargs)
-    except Exception as exc:
-        message = _child_error(errors)
-        for child in children:  # they would wait for rank 0 until the timeout
-            child.terminate()
-        if message and not isinstance(exc, EngineError):
-            raise EngineError(f"training on {processes} processes failed: {message}") from exc
-        raise
-    finally:
-        for child in children:
-            child.join(timeout=60)
-            if child.is_alive():
-                child.kill()
-    failed = [c.exitcode for c in children if c.exitcode]
-    if failed:
-        raise EngineError(
-            f"a training process ended with status {failed[0]}: {_child_error(errors)}"
-        )
+    init = f"tcp://127.0.0.1:{_free_port()}"
+    with tempfile.TemporaryDirectory(prefix="ddp-") as folder:
+        spec = Path(folder) / "run.pickle"
+        with spec.open("wb") as handle:
+            pickle.dump((train, config, quiet), handle)
+        root = str(Path(__file__).resolve().parents[2])  # where ``training`` is importable
+        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+        children = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "training.ml.distributed",
+                    str(spec),
+                    init,
+                    str(processes),
+                    str(rank),
+                ],
+                env={**os.environ, "PYTHONPATH": path},
+            )  # fmt: skip
+            for rank in range(1, processes)
+        ]
+        try:
+            with joined(config.device, Launch(processes, 0, 0, init)) as group:
+                result = train(config, group=group, **kwargs)
+        except Exception as exc:
+            for child in children:  # they would wait for rank 0 until the timeout
+                child.terminate()
+            message = _child_error(spec, children)
+            if message and not isinstance(exc, EngineError):
+                raise EngineError(f"training on {processes} processes failed: {message}") from exc
+            raise
+        finally:
+            for child in children:
+                try:
+                    child.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+        failed = [child.returncode for child in children if child.returncode]
+        if failed:
+            raise EngineError(
+                f"a training process ended with status {failed[0]}: {_child_error(spec, children)}"
+            )
     return result
 
 
-def _child_error(errors: Any) -> str:
-    try:
-        return errors.get(timeout=5).splitlines()[0]
-    except queue.Empty:
-        return ""
+def _child_error(spec: Path, children: list) -> str:
+    """The first line of a failed child's error, after a few seconds for it to be written."""
+    for _ in range(50):
+        for rank in range(1, len(children) + 1):
+            found = Path(f"{spec}.error-{rank}")
+            if found.exists():
+                return found.read_text().splitlines()[0]
+        if all(child.poll() is not None for child in children):
+            return ""
+        time.sleep(0.1)
+    return ""
+
+
+if __name__ == "__main__":
+    from training.ml.distributed import child_main as main  # this module, by its own name
+
+    sys.exit(main(sys.argv[1:]))

@@ -17,7 +17,6 @@ epoch is validated), never earlier: a run does not stop with budget left.
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from training.ml.errors import (
     TrainingDiverged,
 )
 from training.ml.models import build_model, preset_architecture
+from training.ml.optim import WarmupCosine, build_optimizer
 from training.ml.predict import InferenceModel
 from training.ml.transforms import DetectionTransform, TrainingSamples
 from training.ml.validation import inference_probe, scored_subset, validate
@@ -52,26 +52,6 @@ ProgressCallback = Callable[[dict[str, Any]], None]
 # line of the training's progress this often: slow steps still show the run moving.
 PROGRESS_SECONDS = 2.0
 LOG_SECONDS = 15.0
-
-
-class WarmupCosine:
-    """Learning-rate factor: linear warm-up, then cosine decay to ``min_ratio``.
-
-    A callable object (not a lambda), so ``LambdaLR.state_dict()`` saves
-    ``total_steps``, which a time budget moves as epoch times become known.
-    """
-
-    def __init__(self, warmup_steps: int, total_steps: int, min_ratio: float) -> None:
-        self.warmup_steps = warmup_steps
-        self.total_steps = total_steps
-        self.min_ratio = min_ratio
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup_steps:
-            return 0.001 + (1 - 0.001) * step / self.warmup_steps
-        span = max(1, self.total_steps - self.warmup_steps)
-        progress = min(1.0, (step - self.warmup_steps) / span)
-        return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 @dataclass
@@ -93,20 +73,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _optimizer(model: torch.nn.Module, config: TrainConfig, lr: float) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
-    for param in model.parameters():
-        if param.requires_grad:
-            (decay if param.ndim > 1 else no_decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=lr)
-    return torch.optim.SGD(groups, lr=lr, momentum=config.momentum, nesterov=True)
 
 
 def _datasets(
@@ -181,7 +147,7 @@ class _Run:
             **architecture,
         ).to(device, memory_format=torch.channels_last)
         self.train_model = self.group.wrap(self.model)  # forward and backward go through it
-        self.optimizer = _optimizer(self.model, config, self.learning_rate)
+        self.optimizer = build_optimizer(self.model, config, self.learning_rate)
         self.steps_per_epoch = self.group.steps_per_epoch(len(train_ds), config.batch_size)
         self.schedule = WarmupCosine(
             config.warmup_steps, config.epochs * self.steps_per_epoch, config.min_lr_ratio
