@@ -15,6 +15,7 @@ from labeling.models import Image, Project
 from labeling.permissions import Action, role_allows
 from labeling.selectors import tagged_q
 from training.models import ModelVersion, RunStatus, TrainingRun
+from training.verdict import model_verdict
 
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.INTERRUPTED)
 
@@ -41,7 +42,7 @@ def project_workflow(*, project: Project, role: str) -> dict[str, Any]:
     total, tagged = counts["total"], counts["tagged"]
     untagged = total - tagged
     models = ModelVersion.objects.filter(project=project).defer("evaluation")
-    latest = models.order_by("-version").first()
+    latest = models.select_related("run__dataset_version").order_by("-version").first()
     production = models.filter(is_production=True).first()
     model_count = models.count()
     active = (
@@ -100,6 +101,10 @@ def project_workflow(*, project: Project, role: str) -> dict[str, Any]:
             reverse("train", args=[p]),
             Action.TRAIN,
         )
+    elif production is None and not (verdict := model_verdict(latest))["usable"]:
+        # never lead to production with a model the studio judges not usable yet
+        text = f"v{latest.version} is not usable yet: train again. {verdict['text']}"
+        step = ("trained", text, reverse("train", args=[p]), Action.TRAIN)
     elif production is None:
         text = f"Review v{latest.version} (precision, recall, errors) and mark it production"
         step = ("reviewed", text, reverse("model-detail", args=[p, latest.pk]), Action.SERVE)

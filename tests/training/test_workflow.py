@@ -24,14 +24,14 @@ def _page(client, project):
     return steps, flow["next"], response.content.decode(), len(queries)
 
 
-def _model(project, version: int, *, production=False, status=RunStatus.SUCCEEDED):
+def _model(project, version: int, *, production=False, status=RunStatus.SUCCEEDED, map50=0.8125):
     dataset = DatasetVersion.objects.create(
         project=project, content_hash=f"{version:064d}", coco_file="x.json",
         image_count=1, box_count=1,
     )  # fmt: skip
     run = TrainingRun.objects.create(project=project, dataset_version=dataset, status=status)
     return ModelVersion.objects.create(
-        project=project, run=run, version=version, metrics={"map50": 0.8125},
+        project=project, run=run, version=version, metrics={"map50": map50},
         is_production=production,
     )  # fmt: skip
 
@@ -87,6 +87,22 @@ def test_the_strip_leads_from_no_images_to_a_deployed_model(project_team, client
     assert step["text"] == "Download v1 or call it through the API"
     assert f'<a href="{reverse("model-detail", args=[p, first.pk])}">Download v1' in html
     assert more_queries <= queries  # aggregate queries: no more at a later stage
+
+
+def test_a_model_not_usable_yet_leads_to_training_again_not_to_production(project_team, client):
+    project, owner = project_team["project"], project_team["users"]["owner"]
+    client.force_login(owner)
+    _images(project, 2)
+    Image.objects.filter(project=project).update(no_objects=True)
+    useless = _model(project, 1, map50=0.001)
+    _, step, html, _ = _page(client, project)
+    assert step["step"] == "trained"
+    assert step["url"] == reverse("train", args=[project.pk])
+    assert step["text"].startswith("v1 is not usable yet: train again. Not usable yet:")
+    assert "mark it production" not in html
+    ModelVersion.objects.filter(pk=useless.pk).update(metrics={"map50": 0.8125})
+    _, step, _, _ = _page(client, project)
+    assert step["text"] == "Review v1 (precision, recall, errors) and mark it production"
 
 
 def test_a_viewer_is_told_the_step_without_a_link_it_cannot_take(project_team, client):
