@@ -7,6 +7,7 @@ from labeling import (
     api_annotations,
     api_categories,
     api_datasets,
+    api_exports,
     api_images,
     api_notifications,
     api_suggestions,
@@ -147,5 +148,20 @@ urlpatterns = [
         "projects/<int:project_id>/export/<slug:dataset_format>",
         api_datasets.ProjectExportView.as_view(),
         name="api-project-export",
+    ),
+    path(
+        "projects/<int:project_id>/exports",
+        api_exports.ExportJobListView.as_view(),
+        name="api-exports",
+    ),
+    path(
+        "projects/<int:project_id>/exports/<int:export_id>",
+        api_exports.ExportJobDetailView.as_view(),
+        name="api-export",
+    ),
+    path(
+        "projects/<int:project_id>/exports/<int:export_id>/file",
+        api_exports.ExportJobFileView.as_view(),
+        name="api-export-file",
     ),
 ]

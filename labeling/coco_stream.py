@@ -32,10 +32,11 @@ _FLUSH_AT = 256 * 1024  # bytes of JSON gathered before they go into the zip ent
 
 def coco_zip_pieces(
     archive: zipfile.ZipFile, sink, entry, *, project: Project, include_unlabeled: bool,
-    single_file: bool,
+    single_file: bool, on_image=None,
 ) -> Iterator[bytes]:  # fmt: skip
     """Write the COCO export into ``archive`` (over ``sink``), yielding the bytes made
-    so far after every piece; ``entry(name, is_folder)`` makes a zip entry's info."""
+    so far after every piece; ``entry(name, is_folder)`` makes a zip entry's info;
+    ``on_image()``, if given, is called after each image's pixels are written."""
     classes = list(Category.objects.filter(project=project).values_list("id", "name"))
     coco_id = {pk: index for index, (pk, _) in enumerate(classes, start=1)}
     has_boxes = Exists(Annotation.objects.filter(image=OuterRef("pk")))
@@ -71,6 +72,8 @@ def coco_zip_pieces(
                 while chunk := source.read(_CHUNK):
                     out.write(chunk)
                     yield sink.take()
+            if on_image is not None:
+                on_image()
     yield sink.take()
 
 

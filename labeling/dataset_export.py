@@ -92,17 +92,18 @@ class ExportOptions:
 
 
 def export_zip_stream(
-    *, project: Project, format: str, options: ExportOptions | None = None
+    *, project: Project, format: str, options: ExportOptions | None = None, on_image=None
 ) -> Iterator[bytes]:
-    """The export zip, in pieces; FormatError (before any byte) for an unknown format."""
+    """The export zip, in pieces; FormatError (before any byte) for an unknown format.
+    ``on_image()``, if given, is called after each image is written into the zip."""
     if format not in formats.FORMATS:
         known = ", ".join(formats.FORMATS)
         raise formats.FormatError(f"unknown format {format!r}; known formats: {known}")
     options = options or ExportOptions()
-    return (piece for piece in _stream(project, format, options) if piece)
+    return (piece for piece in _stream(project, format, options, on_image) if piece)
 
 
-def _stream(project: Project, format: str, options: ExportOptions) -> Iterator[bytes]:
+def _stream(project: Project, format: str, options: ExportOptions, on_image) -> Iterator[bytes]:
     if format == "coco":  # written as the rows are read (labeling/coco_stream.py)
         sink = _Sink()
         stamp = timezone.localtime().timetuple()[:6]
@@ -114,6 +115,7 @@ def _stream(project: Project, format: str, options: ExportOptions) -> Iterator[b
             yield from coco_zip_pieces(
                 archive, sink, entry, project=project,
                 include_unlabeled=options.include_unlabeled, single_file=options.single_file,
+                on_image=on_image,
             )  # fmt: skip
         yield sink.take()
         return
@@ -144,6 +146,8 @@ def _stream(project: Project, format: str, options: ExportOptions) -> Iterator[b
                         while chunk := source.read(_CHUNK):
                             entry.write(chunk)
                             yield sink.take()
+                if on_image is not None:
+                    on_image()
         yield sink.take()
 
 

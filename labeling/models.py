@@ -318,6 +318,35 @@ class DatasetImport(models.Model):
         return f"import of {self.source_name} into {self.project_id}: {self.status}"
 
 
+class DatasetExport(models.Model):
+    """One export prepared by a worker (labeling/export_jobs.py) into the default storage:
+    queued -> running (images done of total) -> succeeded (file to download) or failed."""
+
+    Status = DatasetImport.Status  # the same four states
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
+    format = models.CharField(max_length=16)
+    options = models.JSONField(default=dict)  # include_unlabeled, single_file
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    images_done = models.PositiveIntegerField(default=0)
+    images_total = models.PositiveIntegerField(default=0)
+    file = models.CharField(max_length=300, blank=True)  # name in the default storage
+    size = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)  # the reason of a failed export, in words
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.format} export of {self.project_id}: {self.status}"
+
+
 # --- Model suggestions (labeling/suggestions.py, where the editor's contract is) ------------
 
 

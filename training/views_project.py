@@ -34,6 +34,7 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "members": reverse("api-project-members", args=[project.pk]),
             "categories": reverse("api-categories", args=[project.pk]),
             "imports": reverse("api-imports", args=[project.pk]),
+            "exports": reverse("api-exports", args=[project.pk]),
             "prelabel": reverse("api-prelabel-jobs", args=[project.pk]),
             "most_useful": reverse("api-images-most-useful", args=[project.pk]),
             "assign": reverse("api-images-assign", args=[project.pk]),

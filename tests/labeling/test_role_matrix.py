@@ -168,6 +168,22 @@ PROJECT_API = {
         None,
         _status(200, 200, 200),
     ),
+    ("api-exports", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
+    ("api-exports", "POST"): (  # any member may prepare an export, as any may export
+        lambda t: [t["project"].pk],
+        {"format": "coco"},
+        _status(202, 202, 202),
+    ),
+    ("api-export", "GET"): (
+        lambda t: [t["project"].pk, t["export"].pk],
+        None,
+        _status(200, 200, 200),
+    ),
+    ("api-export-file", "GET"): (
+        lambda t: [t["project"].pk, t["export"].pk],
+        None,
+        _status(200, 200, 200),
+    ),
     # Training runs (training/api.py): annotators may train; viewers only look.
     ("api-runs", "GET"): (lambda t: [t["project"].pk], None, _status(200, 200, 200)),
     ("api-runs", "POST"): (
@@ -381,6 +397,11 @@ def team(project_team):
     project_team["import"] = DatasetImport.objects.create(
         project=project, source_name="a.zip", status="succeeded", report={"problems": []}
     )
+    from labeling.dataset_export import ExportOptions
+    from labeling.export_jobs import export_job_enqueue, export_job_run
+
+    prepared = export_job_enqueue(project=project, format="coco", options=ExportOptions())
+    project_team["export"] = export_job_run(export_id=prepared.pk)
     from training.models import DatasetVersion, TrainingRun
 
     version = DatasetVersion.objects.create(

@@ -1,5 +1,6 @@
 import { api, pageData, showError } from "../lib/api.js";
 import "./project_dataset.js";
+import "./project_export.js";
 import "./project_prelabel.js";
 import "./project_jobs.js";
 
