@@ -74,12 +74,12 @@ def test_phone_menu_editor_drawer_and_touch(phone, studio_server, project_team):
     assert phone.evaluate("document.documentElement.scrollHeight") <= PHONE["height"] + 1
     side = phone.locator("#editor-side")
     assert side.bounding_box()["x"] >= PHONE["width"] - 1  # the drawer is shut
-    phone.get_by_test_id("side-toggle").click()
+    phone.get_by_test_id("side-toggle").tap()  # a finger, as on a phone
     phone.wait_for_timeout(300)  # its slide
     box = side.bounding_box()
     assert box["x"] + box["width"] <= PHONE["width"] + 1 and box["x"] < PHONE["width"] - 200
-    phone.locator(f"#classes li[data-category='{wbc.pk}'] .class-pick").click()
-    phone.get_by_test_id("side-close").click()
+    phone.locator(f"#classes li[data-category='{wbc.pk}'] .class-pick").tap()
+    phone.get_by_test_id("side-close").tap()
     phone.wait_for_timeout(300)
     assert state(phone)["currentClass"] == wbc.pk
 
