@@ -18,9 +18,10 @@ from labeling.models import Image, Membership, Project, Role
 
 logger = logging.getLogger(__name__)
 
-# Who else holds image files: ``holder(project_id=, since=)`` returns the file names it
-# still needs among the project's images uploaded at or after ``since``. Training's
-# frozen dataset versions are one (set in training/apps.py: labeling never imports it).
+# Who else holds image files: ``holder(project_id=, since=, names=)`` returns those of
+# ``names`` (files of the project's images uploaded at or after ``since``) that it still
+# needs. Training's frozen dataset versions, and a freeze still in flight, are one (set in
+# training/apps.py: labeling never imports it).
 FileHolder = Callable[..., "set[str]"]
 _file_holders: list[FileHolder] = []
 
@@ -30,8 +31,8 @@ def file_holder_add(holder: FileHolder) -> None:
         _file_holders.append(holder)
 
 
-def held_file_names(*, project_id: int, since: datetime) -> set[str]:
-    return set().union(*(h(project_id=project_id, since=since) for h in _file_holders))
+def held_file_names(*, project_id: int, since: datetime, names: set[str]) -> set[str]:
+    return set().union(*(h(project_id=project_id, since=since, names=names) for h in _file_holders))
 
 
 def project_create(
@@ -100,7 +101,9 @@ def images_delete(*, project_id: int, image_ids: list[int]) -> int:
 
         def files_delete() -> None:
             try:
-                held = held_file_names(project_id=project_id, since=since)
+                held = held_file_names(
+                    project_id=project_id, since=since, names={file for file, _, _ in rows}
+                )
             except (OSError, ValueError):  # a version unreadable: keep every file for it
                 logger.exception("project %s: kept the files of deleted images", project_id)
                 held = {file for file, _, _ in rows}

@@ -13,7 +13,8 @@ class TrainingConfig(AppConfig):
         from labeling.editor_review import review_provider_set
 
         review_provider_set(_editor_review)
-        # Deleting images keeps the files that frozen dataset versions name.
+        # Deleting images keeps the files that frozen dataset versions name, and every
+        # file while a run may be freezing the data (its snapshot may hold them).
         from labeling.services import file_holder_add
 
         file_holder_add(_frozen_file_names)
@@ -25,7 +26,9 @@ def _editor_review(**kwargs):
     return editor_review(**kwargs)
 
 
-def _frozen_file_names(**kwargs) -> set[str]:
-    from training.datasets import frozen_file_names
+def _frozen_file_names(*, project_id: int, since, names: set[str]) -> set[str]:
+    from training.datasets import freeze_in_flight, frozen_file_names
 
-    return frozen_file_names(**kwargs)
+    if freeze_in_flight(project_id=project_id):
+        return set(names)
+    return names & frozen_file_names(project_id=project_id, since=since)

@@ -18,7 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 
 from labeling.models import Annotation, Category, Image, ImageStatus, Project
-from training.models import DatasetVersion
+from training.models import DatasetVersion, RunStatus, TrainingRun
 
 
 def trainable_images(*, project: Project):
@@ -238,6 +238,15 @@ def dataset_version_coco(version: DatasetVersion) -> dict[str, Any]:
     if hashlib.sha256(payload).hexdigest() != version.content_hash:
         raise ValueError(f"dataset version {version.pk} does not match its hash")
     return json.loads(payload)
+
+
+def freeze_in_flight(*, project_id: int) -> bool:
+    """Whether a run of the project may be freezing its data now: a live run without
+    its dataset version yet (the freeze's query may have read images being deleted)."""
+    live = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.INTERRUPTED)
+    return TrainingRun.objects.filter(
+        project_id=project_id, status__in=live, dataset_version__isnull=True
+    ).exists()
 
 
 def frozen_file_names(*, project_id: int, since) -> set[str]:

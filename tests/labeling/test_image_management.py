@@ -179,3 +179,25 @@ def test_grid_page_sorts_searches_and_marks_tagged(project_team, client):
     html = response.content.decode()
     assert html.count('data-tagged="true"') == 1 and html.count('data-tagged="false"') == 2
     assert 'data-testid="delete-selected"' not in html  # a viewer cannot delete
+
+
+def test_images_deleted_while_a_run_freezes_the_data_keep_their_files(
+    project_team, django_capture_on_commit_callbacks
+):
+    """A run's worker may have read the images in its freeze query before the deletion
+    committed, and its version names them once it is saved: while a live run has no
+    version yet, deleted images keep their files (their thumbnails go)."""
+    project = project_team["project"]
+    images = make_images(project, 2)
+    freezing = TrainingRun.objects.create(
+        project=project, status=RunStatus.RUNNING, phase="freezing dataset"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert images_delete(project_id=project.pk, image_ids=[images[0].pk]) == 1
+    assert default_storage.exists(images[0].file.name)
+    assert not default_storage.exists(images[0].thumbnail.name)
+
+    TrainingRun.objects.filter(pk=freezing.pk).update(status=RunStatus.FAILED)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert images_delete(project_id=project.pk, image_ids=[images[1].pk]) == 1
+    assert not default_storage.exists(images[1].file.name)  # no freeze in flight now
