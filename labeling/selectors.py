@@ -149,13 +149,16 @@ def with_box_counts(images: list[Image]) -> list[Image]:
 
 
 def boxes_of(images: list[Image]) -> dict[int, list[dict]]:
-    """The boxes of a page of images (for their thumbnails), in one query."""
+    """The boxes of a page of images (for their thumbnails), in one query; sets each
+    image's ``box_count`` too (as ``with_box_counts`` does)."""
     boxes: dict[int, list[dict]] = {image.pk: [] for image in images}
     rows = Annotation.objects.filter(image_id__in=list(boxes)).values_list(
         "image_id", "category__color", "x", "y", "w", "h"
     )
     for image_id, color, x, y, w, h in rows.order_by("image_id", "id"):
         boxes[image_id].append({"color": color, "bbox": [x, y, w, h]})
+    for image in images:
+        image.box_count = len(boxes[image.pk])
     return boxes
 
 

@@ -85,8 +85,8 @@ def project_images(request: HttpRequest, project_id: int) -> HttpResponse:
     form = ImageFilterForm(request.GET, categories=categories, members=_members(project))
     images = selectors.image_list(project=project, **form.filters())
     page = Paginator(images, IMAGES_PER_PAGE).get_page(request.GET.get("page"))
-    page_images = selectors.with_box_counts(list(page.object_list))
-    boxes = selectors.boxes_of(page_images)
+    page_images = list(page.object_list)
+    boxes = selectors.boxes_of(page_images)  # and their box counts
     query = request.GET.copy()
     query.pop("page", None)
     can_edit = role_allows(role, Action.EDIT_PROJECT)
