@@ -50,7 +50,7 @@ def test_import_with_no_file_says_so(page, studio_server, project_team):
     sign_in(page.context, studio_server.url, project_team["users"]["owner"])
     page.goto(reverse("project-detail", args=[project.pk]))
     page.click("#dataset-import button[type=submit]")
-    error = page.locator("#datasets .error")
+    error = page.locator("#import-error")
     error.wait_for(state="visible")
     assert "Choose a file" in error.inner_text()
     assert page.locator("#import-status").inner_text() == ""

@@ -14,7 +14,7 @@ from training.services import run_start
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PASSWORD = "browser-Long-pass-12"
-SLOW_EPOCH = {"preset": "fast", "image_size": 224, "epochs": 3, "time_budget_minutes": 5}
+SLOW_EPOCH = {"preset": "fast", "image_size": 224, "epochs": 12, "time_budget_minutes": 5}
 
 
 def test_the_run_page_moves_at_least_every_5_seconds_during_an_epoch(
@@ -47,8 +47,12 @@ def test_the_run_page_moves_at_least_every_5_seconds_during_an_epoch(
         time.sleep(1)
     training = [s for s in samples if s[4] == "training"]
     assert len(training) >= 8, samples  # the epoch lasted through most of the watch
-    # Every second the clock ticks; within any 5 s the epoch's step line changes.
-    assert len({s[1] for s in samples}) >= len(samples) - 2, samples
+    # The clock ticks every second (a sample may fall twice in one tick on a loaded
+    # machine: no two seconds' silence); within any 5 s the epoch's step line changes.
+    ticks = [b[0] for a, b in zip(samples, samples[1:], strict=False) if a[1] != b[1]]
+    tick_marks = [samples[0][0], *ticks, samples[-1][0]]
+    assert max(b - a for a, b in zip(tick_marks, tick_marks[1:], strict=False)) <= 2.5, samples
+    assert len({s[1] for s in samples}) >= len(samples) // 2, samples
     changes = [b[0] for a, b in zip(training, training[1:], strict=False) if a[2] != b[2]]
     marks = [training[0][0], *changes, training[-1][0]]
     assert max(b - a for a, b in zip(marks, marks[1:], strict=False)) <= 5.5, samples

@@ -24,6 +24,8 @@ from contextlib import contextmanager
 import pytest
 import schemathesis
 from django.core import signals
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, Phase, given, settings
@@ -32,7 +34,7 @@ from hypothesis.errors import Unsatisfiable
 from rest_framework.authtoken.models import Token
 
 from labeling import ingest
-from labeling.models import Annotation, Category, DatasetImport, Image
+from labeling.models import Annotation, Category, DatasetExport, DatasetImport, Image
 from studio.models import WorkerCheck
 from tests.labeling.imagefiles import image_bytes
 from training.models import PrelabelJob
@@ -61,6 +63,10 @@ def real_ids(model_version, project_team):
     imported = DatasetImport.objects.create(
         project=project, source_name="cells.zip", status=DatasetImport.Status.FAILED
     )
+    exported = DatasetExport.objects.create(
+        project=project, format="coco", status=DatasetExport.Status.SUCCEEDED, created_by=owner,
+        file=default_storage.save(f"projects/{project.pk}/exports/e.zip", ContentFile(b"PK")),
+    )  # fmt: skip
     job = PrelabelJob.objects.create(project=project, model=model_version, created_by=owner)
     check = WorkerCheck.objects.create(created_by=owner, requested_by_pid=1)
     membership = project.memberships.get(user=project_team["users"]["annotator"])
@@ -71,6 +77,7 @@ def real_ids(model_version, project_team):
         "model_id": model_version.pk,
         "run_id": model_version.run_id,
         "import_id": imported.pk,
+        "export_id": exported.pk,
         "job_id": job.pk,
         "membership_id": membership.pk,
         "check_id": check.pk,

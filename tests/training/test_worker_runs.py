@@ -127,8 +127,13 @@ def test_worker_data_check_failure_ends_the_run_failed(make_bccd_project, worker
     assert run.status == RunStatus.FAILED, log_of(worker)
     assert run.error.startswith("The data check failed:")
     assert "at least 100000" in run.error
-    # The worker tells the project's members (on every page: labeling/notifications.py).
-    notice = Notification.objects.get(key=f"run:{run.pk}", user=project.created_by)
+    # The worker tells the project's members (on every page: labeling/notifications.py),
+    # just after it records the run's end.
+    deadline = time.monotonic() + 30
+    while not (notices := Notification.objects.filter(key=f"run:{run.pk}")).exists():
+        assert time.monotonic() < deadline, log_of(worker)
+        time.sleep(0.2)
+    notice = notices.get(user=project.created_by)
     assert notice.level == "error"
     assert notice.text.startswith(f"Run #{run.pk} of {project.name} failed: The data check")
 
