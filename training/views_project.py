@@ -77,6 +77,14 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
     )
 
 
+@login_required
+@require_GET
+def project_runs_table(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The project page's runs table alone: the page polls it while a run is unfinished."""
+    project, _role = selectors.project_get_with_role(user=request.user, project_id=project_id)
+    return render(request, "training/run_table.html", {"runs": run_list(project=project)[:5]})
+
+
 def _dataset_context(project) -> dict:
     """What the project page shows of images, classes, imports and exports."""
     return {

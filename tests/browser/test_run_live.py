@@ -76,3 +76,10 @@ def test_the_run_page_moves_at_least_every_5_seconds_during_an_epoch(
             break
     else:
         raise AssertionError(f"the phase never held still over a page load: {readings}")
+    # The table is live: its duration moves without a reload while the run goes on.
+    first = row.inner_text()
+    page.wait_for_function(
+        "t => document.querySelector('#training tbody tr').innerText !== t",
+        arg=first,
+        timeout=15_000,
+    )

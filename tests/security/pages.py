@@ -40,6 +40,7 @@ def page_urls(*, project, image, run, model) -> dict[str, str]:
         "projects/<int:project_id>/annotate/<int:image_id>/": f"/projects/{p}/annotate/{image.pk}/",
         "projects/<int:project_id>/train/": f"/projects/{p}/train/",
         "projects/<int:project_id>/runs/<int:run_id>/": f"/projects/{p}/runs/{run.pk}/",
+        "projects/<int:project_id>/runs/table/": f"/projects/{p}/runs/table/",
         "projects/<int:project_id>/models/": f"/projects/{p}/models/",
         "projects/<int:project_id>/models/compare/": (
             f"/projects/{p}/models/compare/?a={model.pk}&b={model.pk}"

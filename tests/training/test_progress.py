@@ -70,3 +70,21 @@ def test_progress_of_a_run_claimed_again_is_refused(claimed):
     with pytest.raises(pipeline.RunSuperseded):
         record(step(1))
     assert TrainingRun.objects.get(pk=claimed.pk).progress == {}
+
+
+def test_the_project_pages_runs_table_comes_alone_for_its_poll(claimed, project_team, client):
+    """The project page fetches its runs table again while a run is unfinished: the
+    fragment names the unfinished runs (the poll stops when none is) and shows the phase."""
+    url = f"/projects/{claimed.project_id}/runs/table/"
+    client.force_login(project_team["users"]["outsider"])
+    assert client.get(url).status_code == 404  # another team's project
+    client.force_login(project_team["users"]["viewer"])
+    TrainingRun.objects.filter(pk=claimed.pk).update(
+        phase="training", elapsed_seconds=30, eta_seconds=90
+    )
+    html = client.get(url).content.decode()
+    assert f'data-unfinished="{claimed.pk} "' in html and "training" in html
+    assert 'value="0.250"' in html and "30 s" in html
+    TrainingRun.objects.filter(pk=claimed.pk).update(status="succeeded")
+    html = client.get(url).content.decode()
+    assert 'data-unfinished=""' in html and "Succeeded" in html

@@ -3,6 +3,7 @@ import "./project_dataset.js";
 import "./project_export.js";
 import "./project_prelabel.js";
 import "./project_jobs.js";
+import "./project_runs.js";
 
 const data = pageData();
 const membersSection = document.getElementById("members");
