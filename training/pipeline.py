@@ -407,6 +407,8 @@ def _evaluate_and_export(
     checkpoint_name = store_file(Path(result.best_checkpoint), f"{prefix}/checkpoint.pt")
     metrics = {k: v for k, v in report.get("metrics", {}).items() if isinstance(v, int | float)}
     metrics["baseline_map50"] = report["baseline"]["map50"]  # the verdict's, without the report
+    metrics["test_images"] = report["num_images"]  # the verdict says when they are few
+    metrics["test_boxes"] = report["num_ground_truth"]
 
     def create() -> ModelVersion:
         return ModelVersion.objects.create(

@@ -19,6 +19,9 @@ BASELINE_MARGIN = 0.1  # a usable model beats the average-box baseline by at lea
 # Epochs a pretrained detector of these presets needs before it is useful on a new data
 # set (the engine's README: BCCD's fast preset passes 0.8 mAP@0.5 after about 20-30).
 EPOCHS_NEEDED = 30
+# A test split smaller than either of these gives a rough score: the verdict says so.
+FIRM_TEST_IMAGES = 10
+FIRM_TEST_BOXES = 25
 
 
 def _duration(seconds: float) -> str:
@@ -45,13 +48,37 @@ def judge(
     run_seconds: float,
     epoch_seconds: float | None,
     on_gpu: bool,
+    test_images: int | None = None,
+    test_boxes: int | None = None,
 ) -> dict[str, Any]:
     """The verdict from plain figures: ``{"level", "usable", "text"}``.
 
     ``level``: "not_usable", "with_care" or "usable"; ``epoch_seconds``: a full epoch's
-    measured time (None when unknown)."""
+    measured time (None when unknown); ``test_images``/``test_boxes``: the test split
+    it was scored on (None when unknown: models made before they were recorded)."""
     if map50 is None:
         return {"level": "unknown", "usable": False, "text": "Not judged: no test score."}
+    judged = _judge_score(map50, baseline_map50, epochs, run_seconds, epoch_seconds, on_gpu)
+    if test_images is not None and (
+        test_images < FIRM_TEST_IMAGES or (test_boxes or 0) < FIRM_TEST_BOXES
+    ):
+        judged["rough"] = True
+        judged["text"] += (
+            f" Judged on only {test_images} test image{'s' if test_images != 1 else ''} "
+            f"({test_boxes} box{'es' if test_boxes != 1 else ''}), so the score is rough: "
+            "put more labelled images in the test split for a firmer verdict."
+        )
+    return judged
+
+
+def _judge_score(
+    map50: float,
+    baseline_map50: float | None,
+    epochs: int,
+    run_seconds: float,
+    epoch_seconds: float | None,
+    on_gpu: bool,
+) -> dict[str, Any]:
     baseline = baseline_map50 or 0.0
     beside = f" (a box at each class's average place scores {baseline:.3f})" if baseline else ""
     score = f"test mAP@0.5 {map50:.3f}{beside}"
@@ -112,6 +139,8 @@ def model_verdict(model: ModelVersion) -> dict[str, Any]:
         run_seconds=float((run.result or {}).get("ready_seconds") or run.elapsed_seconds or 0),
         epoch_seconds=_full_epoch_seconds(model),
         on_gpu=run.device.startswith("CUDA"),
+        test_images=metrics.get("test_images"),
+        test_boxes=metrics.get("test_boxes"),
     )
 
 

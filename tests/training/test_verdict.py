@@ -74,3 +74,15 @@ def test_a_usable_model_needs_no_confirmation(model_version, project_team, api_c
                             format="json")  # fmt: skip
     assert response.status_code == 200
     assert response.json()["verdict"]["level"] == "usable"
+
+
+def test_a_score_from_a_few_test_images_is_called_rough():
+    tiny = judge(**{**USELESS, "map50": 0.91, "epochs": 40, "test_images": 3, "test_boxes": 40})
+    assert tiny["level"] == "usable" and tiny["rough"]
+    assert "Judged on only 3 test images (40 boxes), so the score is rough" in tiny["text"]
+    few_boxes = judge(**{**USELESS, "test_images": 30, "test_boxes": 1})
+    assert few_boxes["level"] == "not_usable" and "(1 box)" in few_boxes["text"]
+    firm = judge(**{**USELESS, "map50": 0.91, "epochs": 40, "test_images": 72, "test_boxes": 900})
+    assert "rough" not in firm and "rough" not in firm["text"]
+    unknown = judge(**{**USELESS, "map50": 0.91, "epochs": 40})  # a model from before
+    assert "rough" not in unknown

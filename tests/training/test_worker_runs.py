@@ -59,6 +59,9 @@ def test_tiny_run_succeeds_with_a_model(make_bccd_project, api_client_for, worke
     model = ModelVersion.objects.get(run=run)
     assert model.version == 1
     assert "map50" in model.metrics
+    test_split = model.run.dataset_version.split_counts["test"]
+    assert model.metrics["test_images"] == test_split > 0  # the verdict's "few test images"
+    assert model.metrics["test_boxes"] == model.evaluation["num_ground_truth"] > 0
     with default_storage.open(model.onnx_file, "rb") as handle:
         proto = onnx.load_model_from_string(handle.read())
     onnx.checker.check_model(proto)
