@@ -286,6 +286,7 @@ def _execute(
         result,
         should_stop=lambda: heartbeat.cancel_requested or heartbeat.superseded,
         finish=succeeded,
+        elapsed=lambda: time.monotonic() - clock_started + resumed_seconds,
     )
     return RunStatus.SUCCEEDED
 
@@ -346,7 +347,15 @@ def _test_split(coco: dict[str, Any]) -> dict[str, Any]:
 
 
 def _evaluate_and_export(
-    run, coco, images_dir: Path, workdir: Path, result, *, should_stop=None, finish=None
+    run,
+    coco,
+    images_dir: Path,
+    workdir: Path,
+    result,
+    *,
+    should_stop=None,
+    finish=None,
+    elapsed=None,
 ) -> ModelVersion:
     """Evaluate the best checkpoint, export it and record the model version.
 
@@ -369,7 +378,17 @@ def _evaluate_and_export(
         return retrying(lambda: _record_model(run, lambda: existing, finish))
     test = _test_split(coco)
     stop_if_cancelled(run.pk)
-    update_run(run, phase="evaluating", heartbeat_at=timezone.now())
+    after_started = time.monotonic()
+
+    def times() -> dict[str, float | None]:
+        """Elapsed time, and the time left of what the budget reserved for evaluating and
+        exporting (None once it is spent: the page says so rather than "0 s")."""
+        if elapsed is None:
+            return {}
+        left = result.after_training_seconds - (time.monotonic() - after_started)
+        return {"elapsed_seconds": elapsed(), "eta_seconds": left if left > 0 else None}
+
+    update_run(run, phase="evaluating", heartbeat_at=timezone.now(), **times())
     phase_started = time.monotonic()
     logger.info("evaluating the best checkpoint on %d images", len(test["images"]))
     try:
@@ -383,7 +402,7 @@ def _evaluate_and_export(
         "map50": average_box_map50(split_coco(coco, "train"), test),
     }
     stop_if_cancelled(run.pk)
-    update_run(run, phase="exporting", heartbeat_at=timezone.now())
+    update_run(run, phase="exporting", heartbeat_at=timezone.now(), **times())
     logger.info("evaluated in %.1f s; exporting to ONNX", time.monotonic() - phase_started)
     phase_started = time.monotonic()
     samples = [read_image(images_dir / image["file_name"]) for image in test["images"][:4]]
@@ -395,7 +414,7 @@ def _evaluate_and_export(
     except Cancelled:
         raise RunCancelled from None
     stop_if_cancelled(run.pk)
-    update_run(run, heartbeat_at=timezone.now())
+    update_run(run, heartbeat_at=timezone.now(), **times())
     latency_image = (samples or sample_images(1))[0].permute(1, 2, 0).numpy()
     latency = measure_latency(onnx_path, latency_image)
     logger.info("exported and measured in %.1f s", time.monotonic() - phase_started)

@@ -42,6 +42,7 @@ def test_the_run_page_moves_at_least_every_5_seconds_during_an_epoch(
                 page.inner_text("[data-field=step]"),
                 page.get_attribute("[data-field=progress-bar]", "value"),
                 page.inner_text("[data-field=phase]"),
+                page.inner_text("[data-field=eta]"),
             )
         )
         time.sleep(1)
@@ -58,6 +59,9 @@ def test_the_run_page_moves_at_least_every_5_seconds_during_an_epoch(
     assert max(b - a for a, b in zip(marks, marks[1:], strict=False)) <= 5.5, samples
     assert "images/s" in training[-1][2] and "loss" in training[-1][2]
     assert 0 < float(training[-1][3]) < 1  # the progress bar: a share of the run
+    # The estimate of the time left counts down between the server's estimates.
+    assert len({s[5] for s in training}) >= len(training) // 2, samples
+    assert all(s[5] != "0 s" and s[5] != "—" for s in training), samples
     # The project page's runs table shows the phase and a progress bar too.
     # The run moves on between the database read and the page's render (validation
     # between two epochs lasts under a second), so a reading counts when the phase was

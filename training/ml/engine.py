@@ -67,6 +67,8 @@ class TrainResult:
     elapsed_seconds: float
     class_names: list[str]
     history: list[dict[str, Any]] = field(default_factory=list)
+    # What the budget reserved for the evaluation and export announced (0 without them).
+    after_training_seconds: float = 0.0
 
 
 def seed_everything(seed: int) -> None:
@@ -449,6 +451,7 @@ def train(
         elapsed_seconds=elapsed(),
         class_names=run.class_names,
         history=run.history,
+        after_training_seconds=budget.after_training_seconds(),
     )
     emit({"event": "done", "status": status, "epoch": run.epoch, "best_epoch": run.best_epoch})
     return result

@@ -36,8 +36,21 @@ function elapsedSeconds() {
   const end = times.finished_at ? Date.parse(times.finished_at) : Date.now() - clockOffset;
   return Math.max(0, (end - Date.parse(times.started_at)) / 1000);
 }
+// The remaining time counts down between the server's estimates; once it is spent (or
+// the estimate of what follows training is), the page says so instead of "0 s".
+let etaBase = null;
+function remainingText() {
+  if (!etaBase || etaBase.finished) return "—";
+  if (etaBase.eta === null || etaBase.eta === undefined) {
+    return etaBase.afterTraining ? "over its estimate" : "—";
+  }
+  const left = etaBase.eta - (Date.now() - etaBase.at) / 1000;
+  return left > 0 ? duration(left) : "over its estimate";
+}
+
 function tick() {
   if (times) field("elapsed").textContent = duration(elapsedSeconds());
+  field("eta").textContent = remainingText();
 }
 window.setInterval(tick, 1000);
 
@@ -78,7 +91,13 @@ function render(run) {
   bar.hidden = FINISHED.has(run.status) && run.status !== "succeeded";
   times = run;
   tick();
-  field("eta").textContent = FINISHED.has(run.status) ? "—" : duration(run.eta_seconds);
+  etaBase = {
+    eta: run.eta_seconds,
+    at: Date.now(),
+    finished: FINISHED.has(run.status),
+    afterTraining: run.phase === "evaluating" || run.phase === "exporting",
+  };
+  field("eta").textContent = remainingText();
   field("device").textContent = run.device || "—";
   field("worker").textContent = run.worker || "—";
   if (run.dataset) {  // frozen by the worker in the run's first phase
