@@ -20,6 +20,7 @@ MODULES = [
     "training.ml.runtime",
     "training.ml.blueonyx",
     "training.ml.checkpoint",
+    "training.ml.finetune",
     "training.ml.bench",
     "training.ml.__main__",
 ]

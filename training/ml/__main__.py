@@ -75,12 +75,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=_positive_int, default=4)
     train.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
     train.add_argument("--lr", type=_positive_float)
-    train.add_argument("--warmup-steps", type=int, default=50, metavar="STEPS")
+    train.add_argument(
+        "--warmup-steps",
+        type=int,
+        metavar="STEPS",
+        help="learning-rate warm-up (default: 50; 10 with --init-from)",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--workers", type=int, default=0, help="data loader processes")
     train.add_argument("--threads", type=_positive_int, help="CPU threads (default: all)")
     train.add_argument("--no-pretrained", action="store_true", help="random backbone")
     train.add_argument("--resume", type=Path, metavar="CHECKPOINT", help="a last.pt to continue")
+    train.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="fine-tune from a best.pt or last.pt of the same preset (classes matched by name)",
+    )
     train.add_argument(
         "--device",
         default="auto",
@@ -124,7 +135,11 @@ def _train(args: argparse.Namespace) -> dict[str, Any] | None:
     from training.ml.config import TrainConfig
     from training.ml.distributed import joined
     from training.ml.engine import train
+    from training.ml.finetune import FINETUNE_WARMUP_STEPS
 
+    warmup = args.warmup_steps
+    if warmup is None:
+        warmup = FINETUNE_WARMUP_STEPS if args.init_from else TrainConfig.warmup_steps
     config = TrainConfig(
         preset=args.preset,
         image_size=args.image_size,
@@ -133,7 +148,7 @@ def _train(args: argparse.Namespace) -> dict[str, Any] | None:
         batch_size=args.batch_size,
         optimizer=args.optimizer,
         lr=args.lr,
-        warmup_steps=args.warmup_steps,
+        warmup_steps=warmup,
         seed=args.seed,
         num_workers=args.workers,
         num_threads=args.threads,
@@ -151,6 +166,7 @@ def _train(args: argparse.Namespace) -> dict[str, Any] | None:
             val_coco=args.val_coco,
             val_images_dir=args.val_images,
             resume=args.resume,
+            init_from=args.init_from,
             clock_started=PROCESS_STARTED,
             group=group,
         )
@@ -164,6 +180,7 @@ def _train(args: argparse.Namespace) -> dict[str, Any] | None:
         "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
         "last_checkpoint": str(result.last_checkpoint) if result.last_checkpoint else None,
         "elapsed_seconds": round(result.elapsed_seconds, 1),
+        "started_from": result.started_from,
     }
 
 

@@ -39,6 +39,7 @@ from training.ml.errors import (
     DatasetError,
     TrainingDiverged,
 )
+from training.ml.finetune import StartingPoint, describe_match, load_start
 from training.ml.models import build_model, preset_architecture
 from training.ml.optim import WarmupCosine, build_optimizer
 from training.ml.predict import InferenceModel
@@ -69,6 +70,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     # What the budget reserved for the evaluation and export announced (0 without them).
     after_training_seconds: float = 0.0
+    started_from: dict[str, Any] | None = None  # init_from: checkpoint, matched/new/dropped
 
 
 def seed_everything(seed: int) -> None:
@@ -132,6 +134,7 @@ class _Run:
         device: torch.device,
         architecture: dict[str, str],
         group: Group | None = None,
+        start: StartingPoint | None = None,
     ) -> None:
         self.config = config
         self.architecture = architecture
@@ -148,6 +151,9 @@ class _Run:
             image_size=config.input_size,
             **architecture,
         ).to(device, memory_format=torch.channels_last)
+        # Fine-tuning (training/ml/finetune.py): before the optimizer and the EMA see it.
+        match = start.apply(self.model, self.class_names) if start is not None else None
+        self.started_from = {"checkpoint": start.path, **match.to_dict()} if match else None
         self.train_model = self.group.wrap(self.model)  # forward and backward go through it
         self.optimizer = build_optimizer(self.model, config, self.learning_rate)
         self.steps_per_epoch = self.group.steps_per_epoch(len(train_ds), config.batch_size)
@@ -185,6 +191,7 @@ class _Run:
             "versions": ckpt.versions(),
             "world_size": self.group.world_size,
             "global_batch": self.batch,
+            "started_from": self.started_from,
         }
 
     def state(self, elapsed: float) -> dict[str, Any]:
@@ -236,6 +243,7 @@ class _Run:
         self.val_images = state.get("val_images")
         self.history = list(state["history"])
         self.elapsed_before = float(state["elapsed_seconds"])
+        self.started_from = state.get("started_from", self.started_from)
         rescale_resumed(self, state.get("global_batch", saved.batch_size), self.batch)
 
 
@@ -255,6 +263,7 @@ def train(
     export: bool = False,
     after_training_seconds: float | None = None,
     group: Group | None = None,
+    init_from: str | Path | None = None,
 ) -> TrainResult:
     """Train a detector; see the module docstring. Raises EngineError subclasses.
 
@@ -264,8 +273,10 @@ def train(
     ``after_training_seconds``: what they took after an earlier, similar run.
     ``group``: this process's among several that train the run (training/ml/distributed.py);
     only its rank 0 reports progress, checks ``should_stop`` and writes checkpoints.
+    ``init_from``: a checkpoint to fine-tune from (training/ml/finetune.py), checked first.
     """
     config.validate()
+    start = load_start(init_from, config) if init_from is not None else None
     group = group or Group(device=pick_device(config.device))
     logger.info(group.describe(config.batch_size, config.learning_rate))  # the log's first line
     if not group.is_main:
@@ -320,9 +331,15 @@ def train(
     resumed = ckpt.load(resume) if resume is not None else None
     # A resumed run keeps the network it was started with, even if the preset changed.
     architecture = (
-        ckpt.architecture_of(resumed) if resumed is not None else preset_architecture(config.preset)
+        ckpt.architecture_of(resumed)
+        if resumed is not None
+        else start.architecture
+        if start is not None
+        else preset_architecture(config.preset)
     )
-    run = _Run(config, train_ds, device, architecture, group)
+    run = _Run(config, train_ds, device, architecture, group, start)
+    if run.started_from is not None:
+        logger.info("fine-tuning from %s: %s", init_from, describe_match(run.started_from))
     if resumed is not None:
         run.restore(resumed)
         logger.info("resumed from %s at epoch %d", resume, run.epoch)
@@ -452,6 +469,7 @@ def train(
         class_names=run.class_names,
         history=run.history,
         after_training_seconds=budget.after_training_seconds(),
+        started_from=run.started_from,
     )
     emit({"event": "done", "status": status, "epoch": run.epoch, "best_epoch": run.best_epoch})
     return result
