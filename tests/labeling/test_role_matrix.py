@@ -284,6 +284,11 @@ PROJECT_PAGES = {
         None,
         _status(200, 200, 200, anonymous=302),
     ),
+    ("project-runs-table", "GET"): (  # the project page's runs table, polled
+        lambda t: [t["project"].pk],
+        None,
+        _status(200, 200, 200, anonymous=302),
+    ),
     ("run-detail", "GET"): (
         lambda t: [t["project"].pk, t["run"].pk],
         None,
