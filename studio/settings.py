@@ -343,6 +343,9 @@ STUDIO_RUN_MAX_ATTEMPTS = env_int("STUDIO_RUN_MAX_ATTEMPTS", 3, minimum=1)
 # Processes a train worker starts for a run (one per device, DDP): 0 = every GPU it sees
 # (one process without CUDA); N = at most N GPUs, or N CPU processes without CUDA.
 STUDIO_TRAIN_PROCESSES = env_int("STUDIO_TRAIN_PROCESSES", 0, minimum=0)
+# Memory a run may hold decoded images in (MB, train and val together), at the size they
+# are trained at; images past it are decoded again when used (training/ml/data.py).
+STUDIO_TRAIN_CACHE_MB = env_int("STUDIO_TRAIN_CACHE_MB", 2048, minimum=0)
 # A running run writes a heartbeat every STUDIO_HEARTBEAT_SECONDS; without one for
 # STUDIO_HEARTBEAT_TIMEOUT_SECONDS its worker is taken as lost and the run is resumed
 # elsewhere. A queued run no worker took for STUDIO_REQUEUE_AFTER_SECONDS is enqueued

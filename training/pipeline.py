@@ -190,12 +190,19 @@ def execute(run_id: int) -> str:
     return status
 
 
+def engine_config(config: dict[str, Any]):
+    """The engine config of a run as this worker trains it: the decoded-image memory is
+    the worker's to bound (``STUDIO_TRAIN_CACHE_MB``), whatever the run was started with."""
+    from training.ml.config import TrainConfig
+
+    return TrainConfig.from_dict({**config, "cache_max_megabytes": settings.STUDIO_TRAIN_CACHE_MB})
+
+
 def _execute(
     run: TrainingRun, heartbeat: Heartbeat, tail: LogTail, *, clock_started: float | None = None
 ) -> str:
     """The run's phases. Its time budget covers them all, from ``clock_started`` (the
     claim) to the recorded model: training reserves what evaluation and export take."""
-    from training.ml.config import TrainConfig
     from training.ml.distributed import devices_to_use, train_on_devices
     from training.ml.engine import train
 
@@ -216,7 +223,7 @@ def _execute(
         raise RunFailed("The data check failed: " + " ".join(problems))
     stop_if_cancelled(run.pk)
     images_dir = images_folder(coco, workdir, heartbeat)
-    config = TrainConfig.from_dict(run.config)
+    config = engine_config(run.config)
     resume = _resume_checkpoint(run, workdir)
     # Every GPU of the node, or STUDIO_TRAIN_PROCESSES (README: several GPUs in one machine).
     processes = devices_to_use(config.device, settings.STUDIO_TRAIN_PROCESSES)

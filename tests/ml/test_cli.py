@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from training.ml import checkpoint as ckpt
 from training.ml.__main__ import main
 from training.ml.engine import TrainResult
 
@@ -66,7 +67,7 @@ def test_train_command(synthetic: tuple[Path, Path], tmp_path: Path, capsys) -> 
     code, out, err = _run(
         ["train", "--coco", str(synthetic[0]), "--images", str(synthetic[1]), "--out",
          str(tmp_path), "--epochs", "1", "--image-size", "64", "--no-pretrained",
-         "--threads", "1"],
+         "--threads", "1", "--cache-mb", "1"],
         capsys,
     )  # fmt: skip
     assert code == 0, err
@@ -74,6 +75,7 @@ def test_train_command(synthetic: tuple[Path, Path], tmp_path: Path, capsys) -> 
     assert result["status"] == "completed"
     assert result["epochs_completed"] == 1
     assert Path(result["best_checkpoint"]).is_file()
+    assert ckpt.load(result["last_checkpoint"])["config"]["cache_max_megabytes"] == 1
 
 
 @pytest.mark.parametrize(

@@ -96,3 +96,14 @@ def test_errors_are_shown_in_words():
         "image not found: x.jpg"
     )
     assert "Traceback" not in pipeline.friendly_error(KeyError("boxes"))
+
+
+def test_the_worker_bounds_the_decoded_image_memory(settings):
+    from training.services import run_config
+
+    config = run_config(preset="fast", time_budget_minutes=5)
+    assert config["cache_max_megabytes"] == 2048  # what the run was started with
+    settings.STUDIO_TRAIN_CACHE_MB = 64
+    engine = pipeline.engine_config(config)
+    assert engine.cache_max_megabytes == 64
+    assert (engine.preset, engine.time_budget_minutes) == ("fast", 5)

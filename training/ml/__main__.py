@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--workers", type=int, default=0, help="data loader processes")
     train.add_argument("--threads", type=_positive_int, help="CPU threads (default: all)")
+    train.add_argument(
+        "--cache-mb",
+        type=_positive_int,
+        default=2048,
+        metavar="MB",
+        help="memory for decoded images, at training size (train and val together)",
+    )
     train.add_argument("--no-pretrained", action="store_true", help="random backbone")
     train.add_argument("--resume", type=Path, metavar="CHECKPOINT", help="a last.pt to continue")
     train.add_argument(
@@ -152,6 +159,7 @@ def _train(args: argparse.Namespace) -> dict[str, Any] | None:
         seed=args.seed,
         num_workers=args.workers,
         num_threads=args.threads,
+        cache_max_megabytes=args.cache_mb,
         pretrained=not args.no_pretrained,
         device=args.device,
     )

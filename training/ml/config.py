@@ -80,6 +80,7 @@ class TrainConfig:
     amp: bool = True
     pretrained: bool = True
     cache_images: bool = True
+    # Decoded images, at the input size, train and val together (data.CacheBudget).
     cache_max_megabytes: int = 2048
     progress_every: int = 10
     augment: Augmentations = field(default_factory=Augmentations)
@@ -152,6 +153,8 @@ class TrainConfig:
             raise ConfigError(f"val_fraction must be in [0, 1) (got {self.val_fraction})")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu or cuda[:N] (got {self.device!r})")
+        if self.cache_max_megabytes < 0:
+            raise ConfigError(f"cache_max_megabytes must be >= 0 (got {self.cache_max_megabytes})")
         if self.num_workers < 0 or (self.num_threads is not None and self.num_threads < 1):
             raise ConfigError("num_workers must be >= 0 and num_threads >= 1")
 

@@ -95,13 +95,53 @@ def read_image(path: str | Path) -> torch.Tensor:
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1).contiguous()
 
 
+def shrink_to(image: torch.Tensor, max_size: int) -> torch.Tensor:
+    """``image`` (uint8 ``(3, H, W)``) with each side brought down to ``max_size`` at most.
+
+    The same bilinear resize (no antialiasing) that training, inference and the ONNX
+    graph apply when they stretch an image to the square input size: an image larger
+    than the input on both sides becomes exactly the pixels they would compute (rounded
+    to uint8), so a cache of such images trains and validates as the originals did.
+    """
+    height, width = image.shape[-2:]
+    size = (min(height, max_size), min(width, max_size))
+    if size == (height, width):
+        return image
+    resized = torch.nn.functional.interpolate(
+        image[None].to(torch.float32), size=size, mode="bilinear", align_corners=False
+    )[0]
+    return resized.round_().clamp_(0, 255).to(torch.uint8)
+
+
+class CacheBudget:
+    """The bytes of decoded images that the data sets sharing it may keep in memory."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.used = 0
+
+    def take(self, nbytes: int) -> bool:
+        """Reserve ``nbytes`` if they fit; False (nothing reserved) if not."""
+        if self.used + nbytes > self.max_bytes:
+            return False
+        self.used += nbytes
+        return True
+
+
 class CocoDetection(Dataset):
     """A COCO detection dataset yielding ``(image, target)`` pairs.
 
     ``image`` is whatever ``transform`` makes of the uint8 ``(3, H, W)`` image (the
     image itself without a transform); ``target`` has ``boxes`` (XYXY pixels, float),
-    ``labels`` (int64, contiguous), ``image_id`` and ``orig_size`` ``(H, W)``.
-    Decoded images are cached in memory up to ``cache_max_bytes``.
+    ``labels`` (int64, contiguous), ``image_id`` and ``orig_size`` ``(H, W)`` (of the
+    image file).
+
+    ``max_size``: images are decoded with no side larger than it (the largest input
+    size training uses: :func:`shrink_to`), and boxes are scaled with them; None keeps
+    the files' sizes (evaluation). :meth:`original_size` gives an image's size in its
+    file, to bring predictions back to the file's pixels.
+    Decoded images are cached in memory up to ``cache_max_bytes``, or as far as
+    ``cache_budget`` allows when it is given (one budget shared by several data sets).
     """
 
     def __init__(
@@ -112,6 +152,8 @@ class CocoDetection(Dataset):
         transform: Callable[[torch.Tensor, dict[str, Any]], Sample] | None = None,
         cache: bool = True,
         cache_max_bytes: int = 2 << 30,
+        cache_budget: CacheBudget | None = None,
+        max_size: int | None = None,
     ) -> None:
         self.coco = load_coco(coco)
         self.images_dir = Path(images_dir)
@@ -142,10 +184,11 @@ class CocoDetection(Dataset):
         for im in self.images:
             if not (self.images_dir / im["file_name"]).is_file():
                 raise DatasetError(f"image not found: {self.images_dir / im['file_name']}")
+        self.max_size = max_size
         self._cache_enabled = cache
-        self._cache_max_bytes = cache_max_bytes
+        self._cache_budget = cache_budget or CacheBudget(cache_max_bytes)
         self._cache: dict[int, torch.Tensor] = {}
-        self._cache_bytes = 0
+        self._original_sizes: dict[int, tuple[int, int]] = {}
 
     def __len__(self) -> int:
         return len(self.images)
@@ -158,17 +201,41 @@ class CocoDetection(Dataset):
                 counts[label] += 1
         return counts
 
+    @property
+    def cache_bytes(self) -> int:
+        """Bytes of the decoded images this data set holds in memory."""
+        return sum(image.numel() for image in self._cache.values())
+
     def load_image(self, index: int) -> torch.Tensor:
-        """The decoded uint8 image at ``index`` (from the cache when possible)."""
+        """The decoded uint8 image at ``index``, at most ``max_size`` a side (from the
+        cache when possible)."""
         cached = self._cache.get(index)
         if cached is not None:
             return cached
         image = read_image(self.images_dir / self.images[index]["file_name"])
-        size = image.numel()
-        if self._cache_enabled and self._cache_bytes + size <= self._cache_max_bytes:
+        self._original_sizes[index] = (int(image.shape[-2]), int(image.shape[-1]))
+        if self.max_size is not None:
+            image = shrink_to(image, self.max_size)
+        if self._cache_enabled and self._cache_budget.take(image.numel()):
             self._cache[index] = image
-            self._cache_bytes += size
         return image
+
+    def original_size(self, index: int) -> tuple[int, int]:
+        """``(H, W)`` of the image at ``index`` in its file (it is decoded if need be)."""
+        if index not in self._original_sizes:
+            self.load_image(index)
+        return self._original_sizes[index]
+
+    def raw(self, index: int) -> Sample:
+        """The decoded image at ``index`` and its target, boxes in that image's pixels."""
+        image = self.load_image(index)
+        target = self.target(index)
+        height, width = self.original_size(index)
+        target["orig_size"] = (height, width)
+        if image.shape[-2:] != (height, width):
+            scale_x, scale_y = image.shape[-1] / width, image.shape[-2] / height
+            target["boxes"] = target["boxes"] * torch.tensor([scale_x, scale_y, scale_x, scale_y])
+        return image, target
 
     def preload(
         self,
@@ -206,26 +273,27 @@ class CocoDetection(Dataset):
             self.images_dir,
             transform=self.transform,
             cache=self._cache_enabled,
-            cache_max_bytes=self._cache_max_bytes,
+            cache_budget=self._cache_budget,
+            max_size=self.max_size,
         )
         index_of = {im["id"]: i for i, im in enumerate(self.images)}
         for new, image in enumerate(part.images):
-            cached = self._cache.get(index_of[image["id"]])
-            if cached is not None:
+            old = index_of[image["id"]]
+            cached = self._cache.get(old)
+            if cached is not None:  # shared, not counted again
                 part._cache[new] = cached
-                part._cache_bytes += cached.numel()
+                part._original_sizes[new] = self._original_sizes[old]
         return part
 
     def target(self, index: int) -> dict[str, Any]:
+        """The labels of the image at ``index``, boxes in the file's pixels."""
         info = self.images[index]
         boxes = torch.tensor(self._boxes[info["id"]], dtype=torch.float32).reshape(-1, 4)
         labels = torch.tensor(self._labels[info["id"]], dtype=torch.int64)
         return {"boxes": boxes, "labels": labels, "image_id": int(info["id"])}
 
     def __getitem__(self, index: int) -> Sample:
-        image = self.load_image(index)
-        target = self.target(index)
-        target["orig_size"] = (int(image.shape[-2]), int(image.shape[-1]))
+        image, target = self.raw(index)
         if self.transform is not None:
             image, target = self.transform(image, target)
         return image, target

@@ -30,7 +30,7 @@ import torch
 from training.ml import checkpoint as ckpt
 from training.ml.budget import VAL_SHARE, Budget, eta_seconds, fit_schedule
 from training.ml.config import TrainConfig
-from training.ml.data import CocoDetection, collate, load_coco, split_coco
+from training.ml.data import CacheBudget, CocoDetection, collate, load_coco, split_coco
 from training.ml.distributed import Group, pick_device, rescale_resumed
 from training.ml.ema import ModelEma
 from training.ml.errors import (
@@ -94,24 +94,16 @@ def _datasets(
         train_dict, val_dict = split_coco(
             train_dict, val_fraction=config.val_fraction, seed=config.seed
         )
-    cache_bytes = config.cache_max_megabytes << 20
-    train_ds = CocoDetection(
-        train_dict,
-        images_dir,
-        cache=config.cache_images,
-        cache_max_bytes=cache_bytes,
-    )
+    # Decoded at the largest size training uses, train and val in one memory bound.
+    cache = CacheBudget(config.cache_max_megabytes << 20)
+    decoding = {"cache": config.cache_images, "cache_budget": cache, "max_size": config.input_size}
+    train_ds = CocoDetection(train_dict, images_dir, **decoding)
     for name, count in zip(train_ds.class_names, train_ds.boxes_per_class(), strict=True):
         if count == 0:
             raise DatasetError(f"class {name!r} has no boxes in the training images")
     val_ds = None
     if val_dict is not None:
-        val_ds = CocoDetection(
-            val_dict,
-            val_images_dir or images_dir,
-            cache=config.cache_images,
-            cache_max_bytes=cache_bytes,
-        )
+        val_ds = CocoDetection(val_dict, val_images_dir or images_dir, **decoding)
         if val_ds.class_names != train_ds.class_names:
             raise DatasetError("validation and training data have different categories")
     return train_ds, val_ds

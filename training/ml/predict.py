@@ -166,7 +166,8 @@ def predict_dataset(
     """Run ``model`` over every image of ``dataset``.
 
     Returns one dict per image with ``image_id`` and plain lists ``boxes`` (XYXY
-    pixels), ``scores`` and ``category_ids`` (COCO ids), ready for evaluation.
+    pixels of the image file, whatever size the data set decodes it at), ``scores``
+    and ``category_ids`` (COCO ids), ready for evaluation.
     ``should_stop`` is asked before every batch; raises Cancelled when it says so.
     """
     was_training = model.training
@@ -179,10 +180,16 @@ def predict_dataset(
             raise Cancelled(f"stopped after predicting {len(results)} of {len(dataset)} images")
         per_image = split_by_image(model(images.to(device)), len(indices))
         for index, det in zip(indices, per_image, strict=True):
+            # In the file's pixels, also when the data set decodes images smaller.
+            height, width = dataset.original_size(index)
+            scale = [width / images.shape[-1], height / images.shape[-2]] * 2
+            boxes = det["boxes"].cpu()
+            if scale != [1.0] * 4:
+                boxes = boxes * torch.tensor(scale)
             results.append(
                 {
                     "image_id": int(dataset.images[index]["id"]),
-                    "boxes": det["boxes"].cpu().tolist(),
+                    "boxes": boxes.tolist(),
                     "scores": det["scores"].cpu().tolist(),
                     "category_ids": [dataset.category_ids[i] for i in det["labels"].tolist()],
                 }

@@ -126,14 +126,8 @@ class TrainingSamples(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def _raw(self, index: int) -> Sample:
-        image = self.dataset.load_image(index)
-        target = self.dataset.target(index)
-        target["orig_size"] = (int(image.shape[-2]), int(image.shape[-1]))
-        return image, target
-
     def __getitem__(self, index: int) -> Sample:
-        image, target = self._raw(index)
+        image, target = self.dataset.raw(index)
         if not self.mosaic or float(torch.rand(())) >= self.mosaic:
             return self.transform(image, target)
         size, half = self.transform.size, self.transform.size // 2
@@ -141,7 +135,7 @@ class TrainingSamples(Dataset):
         boxes, labels = [], []
         others = torch.randint(len(self.dataset), (3,)).tolist()
         for tile, other in enumerate([index, *others]):
-            tile_image, tile_target = self._tile(*self._raw(other))
+            tile_image, tile_target = self._tile(*self.dataset.raw(other))
             top, left = (tile // 2) * half, (tile % 2) * half
             canvas[:, top : top + half, left : left + half] = tile_image
             boxes.append(tile_target["boxes"] + torch.tensor([left, top, left, top]))
