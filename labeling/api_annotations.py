@@ -52,7 +52,9 @@ class OriginSerializer(serializers.Serializer):
     suggestion_id = serializers.IntegerField()
     model_id = serializers.IntegerField()
     model_version = serializers.IntegerField()
-    job = serializers.IntegerField()
+    job = serializers.IntegerField(
+        allow_null=True, help_text="The pre-label job; null: from the model's label audit."
+    )
     score = serializers.FloatField()
 
 

@@ -30,7 +30,9 @@ class SuggestionSerializer(serializers.Serializer):
     )
     score = serializers.FloatField()
     model_version = SuggestionModelSerializer()
-    job = serializers.IntegerField()
+    job = serializers.IntegerField(
+        allow_null=True, help_text="The pre-label job; null: from the model's label audit."
+    )
     created_at = serializers.DateTimeField()
 
 

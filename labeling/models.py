@@ -364,12 +364,14 @@ class Suggestion(models.Model):
     Annotation (``annotation``) whose origin is kept in the AnnotationChange history.
     A pre-label job of the training app stores them (``suggestions_replace``); ``job_id``,
     ``model_id`` and ``model_version`` say where one came from, as plain numbers: labeling
-    knows nothing of training. The table keeps the name it had there.
+    knows nothing of training. ``job_id`` is None for a candidate of the label audit of
+    model ``model_id`` (``suggestion_propose``). The table keeps the name it had there.
     """
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="suggestions")
     category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="suggestions")
-    job_id = models.BigIntegerField(db_index=True)  # the pre-label job that made it
+    # The pre-label job that made it; None: the label audit of model ``model_id``.
+    job_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     model_id = models.BigIntegerField()  # the model version's id and number
     model_version = models.PositiveIntegerField()
     x = models.FloatField()

@@ -17,6 +17,9 @@ Contract for the box editor
               "model_version": {"id": 7, "version": 2}, "job": 4,
               "created_at": "..."}, ...]}
 
+   ``job`` is null for a box proposed from the model's label audit (``suggestion_propose``:
+   a confident detection far from every labelled box); it is decided the same way.
+
    ``bbox`` is in the image's pixels (COCO ``[x, y, w, h]``, like the boxes), highest
    score first. Show them apart from the human boxes (e.g. dashed), never as boxes.
 
@@ -107,6 +110,54 @@ def suggestions_replace(
     ]
     Suggestion.objects.bulk_create(rows)
     return len(rows)
+
+
+def _proposed_key(image_id: int, category_id: int, bbox) -> tuple:
+    return (image_id, category_id, *(float(v) for v in bbox))
+
+
+def suggestions_proposed(*, model_id: int, image_ids: list[int]) -> dict[tuple, Suggestion]:
+    """The model's latest suggestion of each box it proposed outside pre-label jobs (its
+    label audit's, ``job_id`` None) on these images, by ``(image_id, category_id, x, y, w,
+    h)``; superseded ones are left out (as if never proposed)."""
+    rows = (
+        Suggestion.objects.filter(model_id=model_id, job_id=None, image_id__in=image_ids)
+        .exclude(status=SuggestionStatus.SUPERSEDED)
+        .order_by("id")
+    )
+    return {_proposed_key(s.image_id, s.category_id, s.bbox): s for s in rows}
+
+
+def suggestion_propose(
+    *,
+    image: Image,
+    category_id: int,
+    bbox: list[float],
+    score: float,
+    model_id: int,
+    model_version: int,
+) -> Suggestion:
+    """One box a model proposes for an image outside a pre-label job (a candidate of its
+    label audit; ``job_id`` None). Proposed once: when the model already proposed exactly
+    this box, that suggestion (pending, or accepted or rejected since), unless a pre-label
+    job superseded it; else a new pending one. Other suggestions are left as they are."""
+    found = suggestions_proposed(model_id=model_id, image_ids=[image.pk])
+    existing = found.get(_proposed_key(image.pk, category_id, bbox))
+    if existing is not None:
+        return existing
+    x, y, w, h = (float(v) for v in bbox)
+    return Suggestion.objects.create(
+        image=image,
+        category_id=category_id,
+        job_id=None,
+        model_id=model_id,
+        model_version=model_version,
+        x=x,
+        y=y,
+        w=w,
+        h=h,
+        score=score,
+    )
 
 
 def suggestion_count(*, job_id: int) -> int:

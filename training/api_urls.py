@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from training import api, api_models, api_predict, api_prelabel
+from training import api, api_audit, api_models, api_predict, api_prelabel
 
 urlpatterns = [
     path("projects/<int:project_id>/models", api_models.ModelListView.as_view(), name="api-models"),
@@ -11,6 +11,12 @@ urlpatterns = [
         "models/<int:model_id>/download",
         api_models.ModelDownloadView.as_view(),
         name="api-model-download",
+    ),
+    path("models/<int:model_id>/audit", api_audit.ModelAuditView.as_view(), name="api-model-audit"),
+    path(
+        "models/<int:model_id>/audit/<int:index>/suggestion",
+        api_audit.AuditCandidateSuggestionView.as_view(),
+        name="api-model-audit-suggestion",
     ),
     path(
         "models/<int:model_id>/predict",

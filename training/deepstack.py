@@ -162,7 +162,7 @@ def _trusted(address: str) -> bool:
 
 def _served_model(model_name: str | None) -> ModelVersion:
     projects = settings.STUDIO_DEEPSTACK_PROJECTS
-    models = ModelVersion.objects.select_related("project").defer("evaluation")
+    models = ModelVersion.objects.select_related("project").defer("evaluation", "label_audit")
     if model_name is None and settings.STUDIO_DEEPSTACK_MODEL:
         model = models.filter(pk=settings.STUDIO_DEEPSTACK_MODEL).first()
         if model is None:

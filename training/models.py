@@ -155,6 +155,9 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict)  # headline numbers
     export = models.JSONField(default=dict)  # metadata and parity of the ONNX export
     threshold = models.FloatField(default=0.3)
+    # The label audit of the evaluation (training/label_audit.py): confident detections
+    # far from every labelled box, possibly missing labels; {} when none was run.
+    label_audit = models.JSONField(default=dict, blank=True)
     # {"<class name>": threshold}: optional per-class overrides of ``threshold``
     class_thresholds = models.JSONField(default=dict, blank=True)
     is_production = models.BooleanField(default=False)

@@ -36,6 +36,7 @@ from training.claims import (  # noqa: F401 - the run's claim, also named from h
     update_run,
 )
 from training.datasets import dataset_version_coco
+from training.label_audit import audit_report
 from training.models import FREEZING, ModelVersion, RunStatus, TrainingRun
 from training.progress import Progress
 from training.run_files import fetch_file, run_workdir, sha256_of, store_file
@@ -349,8 +350,11 @@ def _after_training_seconds(run: TrainingRun, config) -> float | None:
 
 def _test_split(coco: dict[str, Any]) -> dict[str, Any]:
     """The images the model is evaluated on: the test split, else the val split."""
-    test = split_coco(coco, "test")
-    return test if test["images"] else split_coco(coco, "val")
+    return split_coco(coco, _test_split_name(coco))
+
+
+def _test_split_name(coco: dict[str, Any]) -> str:
+    return "test" if any(image.get("split") == "test" for image in coco["images"]) else "val"
 
 
 def _evaluate_and_export(
@@ -408,6 +412,8 @@ def _evaluate_and_export(
         "kind": "each class's average box",
         "map50": average_box_map50(split_coco(coco, "train"), test),
     }
+    # Possible missing labels (never fails the run), in the budget like the evaluation.
+    label_audit = audit_report(report=report, coco=test, split=_test_split_name(coco))
     stop_if_cancelled(run.pk)
     update_run(run, phase="exporting", heartbeat_at=timezone.now(), **times())
     logger.info("evaluated in %.1f s; exporting to ONNX", time.monotonic() - phase_started)
@@ -454,6 +460,7 @@ def _evaluate_and_export(
                 "latency": latency,
             },
             threshold=float(report.get("recommended_threshold") or 0.3),
+            label_audit=label_audit,
         )
 
     try:

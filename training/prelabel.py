@@ -186,7 +186,7 @@ def _run(job: PrelabelJob) -> str:
     from training import inference
     from training.ml import runtime
 
-    model = ModelVersion.objects.defer("evaluation").get(pk=job.model_id)
+    model = ModelVersion.objects.defer("evaluation", "label_audit").get(pk=job.model_id)
     source = SuggestionSource(job_id=job.pk, model_id=model.pk, model_version=model.version)
     loaded = inference.model_loaded(model)
     thresholds = inference.thresholds_for(model, loaded, job.threshold)

@@ -24,7 +24,11 @@ def run_get(*, project: Project, run_id: int) -> TrainingRun:
 
 
 def model_list(*, project: Project) -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.filter(project=project).select_related("run").defer("evaluation")
+    return (
+        ModelVersion.objects.filter(project=project)
+        .select_related("run")
+        .defer("evaluation", "label_audit")
+    )
 
 
 def model_get_for_user(*, user, model_id: int) -> ModelVersion:
@@ -81,7 +85,7 @@ def model_get_with_role(*, user, model_id: int) -> tuple[ModelVersion, str]:
 
     model = (
         ModelVersion.objects.select_related("project")
-        .defer("evaluation")  # the review page's report: large, not needed to predict
+        .defer("evaluation", "label_audit")  # the review page's: large, not needed to predict
         .filter(pk=model_id, project__memberships__user=user)
         .annotate(member_role=F("project__memberships__role"))
         .first()

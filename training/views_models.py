@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 
 from labeling import selectors as labeling_selectors
 from labeling.permissions import Action, model_update_action, role_allows
-from training import registry, selectors
+from training import label_audit, registry, selectors
 from training.models import ModelVersion
 from training.verdict import model_verdict
 
@@ -185,6 +185,7 @@ def model_detail(request: HttpRequest, project_id: int, model_id: int) -> HttpRe
     per_image = evaluation["per_image"] or {}
     image_ids = [image["id"] for image in per_image.get("images", [])]
     names = selectors.image_names_present(project=project, image_ids=image_ids)
+    audit = label_audit.model_audit(model=model)
     page_data = {
         "model": {
             "id": model.pk,
@@ -200,13 +201,21 @@ def model_detail(request: HttpRequest, project_id: int, model_id: int) -> HttpRe
         "evaluation": evaluation,
         "images_present": sorted(names),
         "image_names": {str(pk): name for pk, name in names.items()},
+        # Possible missing labels; annotators make a candidate a suggestion to accept.
+        "audit": audit,
+        "can_annotate": role_allows(role, Action.ANNOTATE),
         "can_train": role_allows(role, Action.TRAIN),
         "can_serve": role_allows(role, Action.SERVE),
         # Saving thresholds: owners only once this version is the production one.
         "can_tune": role_allows(
             role, model_update_action(is_production=model.is_production, fields={"threshold"})
         ),
-        "api": {"model": reverse("api-model", args=[model.pk])},
+        "api": {
+            "model": reverse("api-model", args=[model.pk]),
+            "audit_suggestion": reverse(
+                "api-model-audit-suggestion", args=[model.pk, PLACEHOLDER]
+            ).replace(str(PLACEHOLDER), "{index}"),
+        },
         "urls": {
             "models": reverse("model-list", args=[project.pk]),
             "thumbnail": _url_template("api-image-thumbnail", project.pk),
@@ -225,10 +234,12 @@ def model_detail(request: HttpRequest, project_id: int, model_id: int) -> HttpRe
             "facts": model_facts(model),
             "metrics": report.get("metrics") or model.metrics or {},
             "sizes": report.get("num_ground_truth_by_size") or {},
+            "audit": audit,
             "saved": at_saved_thresholds(model),
             "downloads": _downloads(model),
             "others": others,
             "can_train": page_data["can_train"],
+            "can_annotate": page_data["can_annotate"],
             "can_serve": page_data["can_serve"],
             "can_tune": page_data["can_tune"],
             "page_data": page_data,

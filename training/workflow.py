@@ -41,7 +41,7 @@ def project_workflow(*, project: Project, role: str) -> dict[str, Any]:
     counts = images.aggregate(total=Count("id"), tagged=Count("id", filter=tagged_q()))
     total, tagged = counts["total"], counts["tagged"]
     untagged = total - tagged
-    models = ModelVersion.objects.filter(project=project).defer("evaluation")
+    models = ModelVersion.objects.filter(project=project).defer("evaluation", "label_audit")
     latest = models.select_related("run__dataset_version").order_by("-version").first()
     production = models.filter(is_production=True).first()
     model_count = models.count()

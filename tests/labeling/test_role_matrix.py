@@ -218,6 +218,14 @@ PROJECT_API = {
     # Deleting: editors and owners (its pre-label job is a lost one: it goes with it).
     ("api-model", "DELETE"): (lambda t: [t["model"].pk], None, _status(204, 204, 403)),
     ("api-model-download", "GET"): (lambda t: [t["model"].pk], None, _status(200, 200, 200)),
+    # The label audit (training/api_audit.py): read by all; a candidate made a suggestion
+    # by those who annotate.
+    ("api-model-audit", "GET"): (lambda t: [t["model"].pk], None, _status(200, 200, 200)),
+    ("api-model-audit-suggestion", "POST"): (
+        lambda t: [t["model"].pk, 0],
+        None,
+        _status(200, 200, 403),
+    ),
     # Predictions and model-assisted labeling (training/api_predict.py, api_prelabel.py).
     ("api-model-predict", "POST"): (  # any member may predict; no image sent: 400
         lambda t: [t["model"].pk],
@@ -419,6 +427,14 @@ def team(project_team):
         project=project, dataset_version=version, status="succeeded"
     )
     project_team["model"] = _model_version(finished)
+    project_team["model"].label_audit = {  # one possible missing label, on the image
+        "status": "done",
+        "candidates": [
+            {"image_id": project_team["image"].pk, "box": [1, 1, 5, 5], "class": "RBC",
+             "category_id": project_team["category"].pk, "score": 0.9}
+        ],
+    }  # fmt: skip
+    project_team["model"].save()
     from datetime import timedelta
 
     from training.models import PrelabelJob

@@ -368,7 +368,13 @@ function start() {
     neighbours: data.neighbours,
     pending: data.suggestions,
   };
-  const ready = open(data.image.id, first);
+  // Opened from a model's label audit (?suggestion=<id>): that suggestion selected.
+  const asked = Number(new URLSearchParams(window.location.search).get("suggestion"));
+  const ready = open(data.image.id, first).then((opened) => {
+    const item = asked && editor.doc ? editor.doc.pending().find((s) => s.sid === asked) : null;
+    if (item) editor.select(item.k);
+    return opened;
+  });
   keptEdits = ready.then(() => sessions.sendKept(data.image.id));
   const hook = testHook({
     editor,

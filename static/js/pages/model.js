@@ -1,6 +1,8 @@
 // One model version: threshold slider, per-class table, curves, confusion matrix and the
-// error gallery, all recomputed in the browser from the stored sweep and detections.
+// error gallery, all recomputed in the browser from the stored sweep and detections; the
+// label audit's gallery of possible missing labels (lib/audit_gallery.js).
 import { api, pageData } from "../lib/api.js";
+import { auditGallery } from "../lib/audit_gallery.js";
 import * as ev from "../lib/evaluation.js";
 import { fromQuery, toQuery } from "../lib/review_query.js";
 
@@ -507,3 +509,4 @@ $("#delete-yes")?.addEventListener("click", async () => {
 
 setUp();
 render();
+auditGallery(data);
