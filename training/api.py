@@ -18,11 +18,23 @@ from training import selectors, services
 from training.ml.config import PRESETS
 from training.models import TrainingRun
 from training.readiness import DataNotReady
+from training.start_from import origin_of, start_model_get_for_user, start_point
 from training.verdict import model_verdict
 
 
 class RunStartSerializer(StrictSerializer):
-    preset = serializers.ChoiceField(choices=PRESETS, default="fast")
+    preset = serializers.ChoiceField(
+        choices=PRESETS,
+        required=False,
+        help_text="Default: fast, or the preset of the model version in start_from.",
+    )
+    start_from = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="Id of a model version to fine-tune from (of this project, or of another "
+        "project of yours with a class in common); null or absent: the ImageNet backbone.",
+    )
     time_budget_minutes = serializers.FloatField(required=False, min_value=0.1)
     epochs = serializers.IntegerField(required=False, min_value=1, max_value=1000)
     image_size = serializers.IntegerField(required=False, min_value=64, max_value=2048)
@@ -36,6 +48,7 @@ class RunSerializer(serializers.ModelSerializer):
     model_version = serializers.SerializerMethodField()
     model_page = serializers.SerializerMethodField()
     verdict = serializers.SerializerMethodField()
+    started_from = serializers.SerializerMethodField()
 
     class Meta:
         model = TrainingRun
@@ -43,8 +56,11 @@ class RunSerializer(serializers.ModelSerializer):
             "id", "status", "phase", "preset", "config", "dataset", "created_at", "started_at",
             "finished_at", "heartbeat_at", "attempts", "cancel_requested", "epoch", "epochs",
             "resumed_from_epoch", "elapsed_seconds", "eta_seconds", "progress", "device", "worker",
-            "error", "result", "model_version", "model_page", "verdict",
+            "error", "result", "model_version", "model_page", "verdict", "started_from",
         ]  # fmt: skip
+
+    def get_started_from(self, run: TrainingRun) -> dict:
+        return origin_of(run)
 
     def get_preset(self, run: TrainingRun) -> str:
         return run.config.get("preset", "")
@@ -96,10 +112,22 @@ class RunListView(ProjectScopedView):
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
         request_key = data.pop("request_key")
-        config = services.run_config(**data)
+        start_id = data.pop("start_from", None)
+        start_model, started_from = None, None
+        if start_id is not None:  # 404 for a version the user cannot see; 400 saying why
+            start_model = start_model_get_for_user(user=request.user, model_id=start_id)
+            data["preset"], started_from = start_point(
+                model=start_model, project=self.project, preset=data.get("preset")
+            )
+        config = services.run_config(**data, fine_tune=start_model is not None)
         try:
             run = services.run_start(
-                project=self.project, config=config, user=request.user, request_key=request_key
+                project=self.project,
+                config=config,
+                user=request.user,
+                request_key=request_key,
+                start_model=start_model,
+                started_from=started_from,
             )
         except DataNotReady as refused:
             # Every problem at once: the blocking sentences, then all with their links.

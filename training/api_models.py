@@ -25,6 +25,7 @@ from studio import media
 from studio.api_input import StrictSerializer
 from training import registry, selectors
 from training.models import ModelVersion
+from training.start_from import origin_of
 from training.verdict import confirmation_needed, model_verdict
 
 
@@ -37,13 +38,20 @@ class ModelSerializer(serializers.ModelSerializer):
     run = serializers.IntegerField(source="run_id", read_only=True)
     class_names = serializers.SerializerMethodField()
     verdict = serializers.SerializerMethodField()
+    started_from = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelVersion
         fields = [
             "id", "version", "run", "created_at", "metrics", "threshold", "class_thresholds",
             "is_production", "name", "notes", "onnx_bytes", "class_names", "verdict",
+            "started_from",
         ]  # fmt: skip
+
+    def get_started_from(self, model: ModelVersion) -> dict:
+        """What its run started from (training/start_from.py): the ImageNet backbone or
+        a model version, with the class match."""
+        return origin_of(model.run)
 
     def get_verdict(self, model: ModelVersion) -> dict:
         return model_verdict(model)

@@ -95,6 +95,14 @@ class TrainingRun(models.Model):
     error = models.TextField(blank=True)  # in words, for the run page
     log_tail = models.TextField(blank=True)
     result = models.JSONField(default=dict)  # final status and metrics
+    # The model version it fine-tunes from (training/start_from.py); None: from the
+    # ImageNet backbone, or that version was deleted since (``started_from`` remains).
+    start_model = models.ForeignKey(
+        "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Its snapshot: {"model_id", "project_id", "project", "version", "preset", "classes":
+    # {"matched", "new", "dropped"}}; {} for a run from the ImageNet backbone.
+    started_from = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

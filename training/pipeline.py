@@ -41,6 +41,7 @@ from training.models import FREEZING, ModelVersion, RunStatus, TrainingRun
 from training.progress import Progress
 from training.run_files import fetch_file, run_workdir, sha256_of, store_file
 from training.run_notifications import run_ended_notify
+from training.start_from import start_checkpoint
 
 logger = logging.getLogger(__name__)
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
@@ -226,6 +227,8 @@ def _execute(
     images_dir = images_folder(coco, workdir, heartbeat)
     config = engine_config(run.config)
     resume = _resume_checkpoint(run, workdir)
+    # A model version to fine-tune from (a resumed run's checkpoint holds its weights).
+    init_from = None if resume else start_checkpoint(run, workdir)
     # Every GPU of the node, or STUDIO_TRAIN_PROCESSES (README: several GPUs in one machine).
     processes = devices_to_use(config.device, settings.STUDIO_TRAIN_PROCESSES)
     update_run(
@@ -252,6 +255,7 @@ def _execute(
         final_images=test_images,
         export=True,
         after_training_seconds=_after_training_seconds(run, config),
+        init_from=init_from,
     )
     trained_at = time.monotonic()
     if heartbeat.superseded:
@@ -264,8 +268,14 @@ def _execute(
     # Seconds an earlier attempt spent (its checkpoint's), counted against the budget too.
     resumed_seconds = result.elapsed_seconds - (time.monotonic() - clock_started)
 
+    started_from = run.started_from
+    if run.started_from and result.started_from:  # the match made on the frozen classes
+        classes = {k: result.started_from[k] for k in ("matched", "new", "dropped")}
+        started_from = {**run.started_from, "classes": classes}
+
     def succeeded(model: ModelVersion) -> dict[str, Any]:
         return {
+            "started_from": started_from,
             "status": RunStatus.SUCCEEDED,
             "finished_at": timezone.now(),
             "phase": "",

@@ -15,6 +15,7 @@ from labeling.models import Project
 from training.checks import BLOCKING
 from training.ml.config import TrainConfig
 from training.ml.errors import ConfigError
+from training.ml.finetune import FINETUNE_WARMUP_STEPS
 from training.models import ModelVersion, RunStatus, TrainingRun
 from training.readiness import DataNotReady, problems_of, project_counts
 from training.run_notifications import run_ended_notify
@@ -27,8 +28,11 @@ def run_config(
     epochs: int | None = None,
     image_size: int | None = None,
     augment: bool = True,
+    fine_tune: bool = False,
 ) -> dict[str, Any]:
-    """The engine config of a run, validated by the engine's own rules."""
+    """The engine config of a run, validated by the engine's own rules. ``fine_tune``: it
+    starts from a model version (training/start_from.py), with the engine CLI's shorter
+    warm-up (FINETUNE_WARMUP_STEPS)."""
     budget = time_budget_minutes or settings.STUDIO_DEFAULT_TIME_BUDGET_MINUTES
     if budget > settings.STUDIO_MAX_TIME_BUDGET_MINUTES:
         raise ValidationError(
@@ -39,6 +43,8 @@ def run_config(
         values["epochs"] = epochs
     if image_size is not None:
         values["image_size"] = image_size
+    if fine_tune:
+        values["warmup_steps"] = FINETUNE_WARMUP_STEPS
     if not augment:
         values["augment"] = {name: False for name in TrainConfig().augment.__dict__}
     try:
@@ -53,12 +59,16 @@ def run_start(
     config: dict[str, Any],
     user: AbstractBaseUser | None,
     request_key: str = "",
+    start_model: ModelVersion | None = None,
+    started_from: dict[str, Any] | None = None,
 ) -> TrainingRun:
     """Check the data, create the run and enqueue it once committed: the worker freezes
     the data (the run's first phase, "freezing dataset") and checks it again then.
 
     The same ``request_key`` (a double click, a retried request) returns the same run.
     A blocking data problem raises DataNotReady, which lists every problem at once.
+    ``start_model`` and ``started_from``: the model version it fine-tunes from and its
+    snapshot, as training.start_from.start_point checked them (None: ImageNet).
     """
     if request_key:
         existing = TrainingRun.objects.filter(project=project, request_key=request_key).first()
@@ -77,6 +87,8 @@ def run_start(
                 request_key=request_key,
                 epochs=epochs,
                 enqueued_at=timezone.now(),
+                start_model=start_model,
+                started_from=started_from or {},
             )
             transaction.on_commit(lambda: run_enqueue(run_id=run.pk))
     except IntegrityError:

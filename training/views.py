@@ -15,6 +15,7 @@ from labeling.permissions import Action, role_allows
 from training import selectors
 from training.ml.config import PRESET_IMAGE_SIZE
 from training.readiness import project_readiness
+from training.start_from import start_candidates
 
 # Latency: ONNX Runtime, one 640x480 image, 1 CPU thread, median of 100, measured on the
 # 2-core development VM after 15- and 30-minute BCCD runs, on its faster and its slower
@@ -39,10 +40,12 @@ def train_form(request: HttpRequest, project_id: int) -> HttpResponse:
         {"name": name, "help": PRESET_HELP[name], "image_size": size}
         for name, size in PRESET_IMAGE_SIZE.items()
     ]
+    starts = start_candidates(user=request.user, project=project)
     page_data = {
         "api": {"runs": reverse("api-runs", args=[project.pk])},
         "project": {"id": project.pk},
         "can_train": role_allows(role, Action.TRAIN),
+        "starts": starts,  # the JS locks the preset to the chosen model's
     }
     return render(
         request,
@@ -50,6 +53,7 @@ def train_form(request: HttpRequest, project_id: int) -> HttpResponse:
         {
             "project": project,
             "presets": presets,
+            "starts": starts,
             "can_train": role_allows(role, Action.TRAIN),
             "default_budget": settings.STUDIO_DEFAULT_TIME_BUDGET_MINUTES,
             "max_budget": settings.STUDIO_MAX_TIME_BUDGET_MINUTES,

@@ -10,7 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from labeling.models import Project
 from training import services
-from training.models import RunStatus, TrainingRun
+from training.models import ModelVersion, RunStatus, TrainingRun
+from training.start_from import origin_text, start_point
 
 
 class Command(BaseCommand):
@@ -18,7 +19,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("project", help="project id or name")
-        parser.add_argument("--preset", default="fast", choices=["fast", "balanced", "accurate"])
+        parser.add_argument(
+            "--preset",
+            choices=["fast", "balanced", "accurate"],
+            help="default: fast, or the preset of the model in --start-from",
+        )
+        parser.add_argument(
+            "--start-from",
+            type=int,
+            metavar="MODEL_VERSION_ID",
+            help="fine-tune from this model version (its id, as in the model API) instead of "
+            "the ImageNet backbone",
+        )
         parser.add_argument("--time-budget", type=float, help="minutes")
         parser.add_argument("--epochs", type=int)
         parser.add_argument("--image-size", type=int)
@@ -28,19 +40,37 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         project = project_by_key(options["project"])
+        start_model, started_from, preset = None, None, options["preset"] or "fast"
         try:
+            if options["start_from"] is not None:
+                start_model = ModelVersion.objects.filter(pk=options["start_from"]).first()
+                if start_model is None:
+                    raise CommandError(f"no model version with id {options['start_from']}")
+                preset, started_from = start_point(
+                    model=start_model, project=project, preset=options["preset"]
+                )
             config = services.run_config(
-                preset=options["preset"],
+                preset=preset,
                 time_budget_minutes=options["time_budget"],
                 epochs=options["epochs"],
                 image_size=options["image_size"],
                 augment=not options["no_augment"],
+                fine_tune=start_model is not None,
             )
-            run = services.run_start(project=project, config=config, user=None)
+            run = services.run_start(
+                project=project,
+                config=config,
+                user=None,
+                start_model=start_model,
+                started_from=started_from,
+            )
         except ValidationError as exc:
             lines = [m for messages in exc.message_dict.values() for m in messages]
             raise CommandError("cannot start training:\n  " + "\n  ".join(lines)) from None
-        self.stdout.write(f"run {run.pk} queued (project {project.pk}, preset {options['preset']})")
+        self.stdout.write(
+            f"run {run.pk} queued (project {project.pk}, preset {preset}, "
+            f"started from {origin_text(started_from)})"
+        )
         if not options["wait"]:
             return
         last = None
