@@ -74,6 +74,11 @@ def test_second_run_fine_tunes_from_the_first_with_a_class_added(
     second = wait_run(response.json()["id"], lambda r: r.is_finished, timeout=300)
     assert second.status == RunStatus.SUCCEEDED, (second.error, log_of(worker))
     assert second.start_model_id == model.pk
+    new_model = ModelVersion.objects.get(run=second)
+    # Its initial weights were the first model's: the marked frozen statistic came along.
+    weights = read_checkpoint(new_model.checkpoint_file)["model"]
+    assert torch.equal(weights[FROZEN_KEY], marked)
+    assert not torch.equal(weights[FROZEN_KEY], imagenet)
     assert second.config["warmup_steps"] == FINETUNE_WARMUP_STEPS
     # The engine's class match, made on the frozen dataset's classes.
     assert second.started_from["classes"] == {
@@ -83,13 +88,8 @@ def test_second_run_fine_tunes_from_the_first_with_a_class_added(
     }
     assert "fine-tuning from" in second.log_tail
     origin = f"{project.name} v1 (classes matched: {', '.join(old_classes)}; new: Ghost)"
-    new_model = ModelVersion.objects.get(run=second)
     assert new_model.version == 2
     assert client.get(f"/api/v1/models/{new_model.pk}").json()["started_from"]["text"] == origin
-    # Its initial weights were the first model's: the marked frozen statistic came along.
-    weights = read_checkpoint(new_model.checkpoint_file)["model"]
-    assert torch.equal(weights[FROZEN_KEY], marked)
-    assert not torch.equal(weights[FROZEN_KEY], imagenet)
     # The light head's rows: one per class (Ghost's a fresh one), 4 box and 1 centre-ness.
     assert weights["head.predictor.weight"].shape[0] == len(old_classes) + 1 + 5
 
