@@ -51,7 +51,7 @@ class Budget:
     """The clock of one run and what it has measured; ``seconds`` None: no budget."""
 
     seconds: float | None
-    started: float  # time.monotonic() when the run's clock started
+    started: float  # the clock's reading (Budget.now) when the run's clock started
     final_images: int = 0  # images evaluated after training (0: none)
     export: bool = False  # whether an export follows the evaluation
     batch_size: int = 1
@@ -63,9 +63,14 @@ class Budget:
     # What evaluation and export took after an earlier run like this one (the studio
     # knows it): reserved when it is more than the estimate.
     measured_after: float | None = None
+    clock: str = "wall"  # "wall": time.monotonic(); "cpu": time.process_time()
+
+    def now(self) -> float:
+        """The budget clock's reading: wall seconds, or the process's CPU seconds."""
+        return time.process_time() if self.clock == "cpu" else time.monotonic()
 
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return self.now() - self.started
 
     def left(self) -> float:
         """Seconds of budget left (infinite without a budget)."""

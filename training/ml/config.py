@@ -26,6 +26,9 @@ PRESET_IMAGE_SIZE = {"fast": 320, "balanced": 416, "accurate": 448}
 PRESET_START_SIZE = {"accurate": 320}
 
 OPTIMIZERS = ("sgd", "adamw")
+# What ``time_budget_minutes`` measures: wall-clock time, or this process's CPU time
+# over all its threads (benchmarks on a shared machine: training/ml/budget.py).
+BUDGET_CLOCKS = ("wall", "cpu")
 MONITORED_METRICS = ("map", "map50")
 
 
@@ -52,7 +55,9 @@ class TrainConfig:
     at the input size. Each epoch is validated at the size it trained at; best.pt is
     the best full-size epoch, and export always uses the input size.
     ``time_budget_minutes`` is wall-clock time for the whole run (training and
-    validation), carried over a resume.
+    validation), carried over a resume; with ``time_budget_clock`` "cpu" it is the
+    process's CPU time over all threads instead (a benchmark that must not depend on
+    what else the machine runs).
     """
 
     preset: str = "fast"
@@ -61,6 +66,7 @@ class TrainConfig:
     start_fraction: float = 0.6  # share of the run (of the time budget, else of the epochs)
     epochs: int = 50
     time_budget_minutes: float | None = None
+    time_budget_clock: str = "wall"
     batch_size: int = 4
     optimizer: str = "sgd"
     lr: float | None = None
@@ -136,6 +142,11 @@ class TrainConfig:
         if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:
             raise ConfigError(
                 f"time budget must be positive (got {self.time_budget_minutes} minutes)"
+            )
+        if self.time_budget_clock not in BUDGET_CLOCKS:
+            raise ConfigError(
+                f"time_budget_clock must be one of {', '.join(BUDGET_CLOCKS)} "
+                f"(got {self.time_budget_clock!r})"
             )
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be at least 1 (got {self.batch_size})")

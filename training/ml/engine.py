@@ -2,8 +2,8 @@
 
 ``train()`` takes a :class:`TrainConfig`, a COCO file and an image folder, and writes
 ``last.pt`` (resume state, every epoch) and ``best.pt`` (best validation mAP) into
-``out_dir``. It stops at ``epochs``, at early stopping, at the wall-clock time budget
-or when ``should_stop()`` returns true: checked before every image decoded into memory,
+``out_dir``. It stops at ``epochs``, at early stopping, at the time budget (wall or CPU
+clock) or when ``should_stop()`` returns true: checked before every image decoded into memory,
 every training batch, every validation batch and at the end of each epoch (a cancel
 during the last epoch is not followed by its validation). Progress goes to
 ``on_progress(event)`` as plain dicts.
@@ -260,8 +260,9 @@ def train(
     """Train a detector; see the module docstring. Raises EngineError subclasses.
 
     ``clock_started``: the ``time.monotonic()`` at which the run's budget clock started
-    (default: now). ``final_images`` and ``export``: what the caller does after training
-    (evaluate that many images, export the model), which the time budget reserves for;
+    (default: now; a budget on the CPU clock, ``time_budget_clock`` "cpu", counts from
+    now). ``final_images`` and ``export``: what the caller does after training (evaluate
+    that many images, export the model), which the time budget reserves for;
     ``after_training_seconds``: what they took after an earlier, similar run.
     ``group``: this process's among several that train the run (training/ml/distributed.py);
     only its rank 0 reports progress, checks ``should_stop`` and writes checkpoints.
@@ -288,12 +289,15 @@ def train(
         export=export,
         batch_size=group.global_batch(config.batch_size),
         measured_after=after_training_seconds,
+        clock=config.time_budget_clock,
     )
+    if budget.clock == "cpu":  # CPU seconds from here; clock_started is a wall reading
+        budget.started = budget.now()
     cancelled = False
     try:
         train_ds, val_ds = _datasets(config, coco, images_dir, val_coco, val_images_dir)
         emit({"event": "phase", "phase": "decoding images", "elapsed_seconds": budget.elapsed()})
-        decoding = time.monotonic()
+        decoding = budget.now()
         total = len(train_ds) + (len(val_ds) if val_ds is not None else 0)
 
         def decoded_so_far(done: int) -> None:
@@ -313,7 +317,7 @@ def train(
                 should_stop, lambda done: decoded_so_far(len(train_ds) + done)
             )
         if decoded:
-            budget.decode_image_seconds = (time.monotonic() - decoding) / decoded
+            budget.decode_image_seconds = (budget.now() - decoding) / decoded
     except Cancelled as stop:
         logger.info("cancelled while preparing the data: %s", stop)
         cancelled = True
@@ -382,7 +386,7 @@ def train(
                     "epochs are validated on %d of the %d val images (a fixed %d%% share "
                     "of an epoch's time)", val_images, all_val_images, VAL_SHARE * 100,
                 )  # fmt: skip
-        validating = time.monotonic()
+        validating = budget.now()
         try:
             validated = val_subset if group.is_main else None  # rank 0 alone validates
             metrics = validate(inferences[size], validated, should_stop, budget)
@@ -393,7 +397,7 @@ def train(
             status = "cancelled"
             break
         if val_images:
-            budget.val_seconds = time.monotonic() - validating
+            budget.val_seconds = budget.now() - validating
             logger.info("validated %d images in %.1f s", val_images, budget.val_seconds)
         run.epoch += 1
         run.in_epoch = False
@@ -498,7 +502,8 @@ def _train_epoch(
     model.train()
     sums: dict[str, float] = {}
     run.steps_done, run.in_epoch = 0, True
-    step_start = last_event = last_log = time.monotonic()
+    last_event = last_log = time.monotonic()
+    step_start = budget.now()
     for step, (images, targets) in enumerate(loader, start=1):
         stop = None
         if should_stop is not None and should_stop():
@@ -552,7 +557,7 @@ def _train_epoch(
             sums[key] = sums.get(key, 0.0) + value
         run.last_losses = {k: v / step for k, v in sums.items()}
         run.steps_done = step
-        budget.step_seconds = (time.monotonic() - step_start) / step
+        budget.step_seconds = (budget.now() - step_start) / step
         if step % 10 == 0:
             fit_schedule(run, budget, val_images, size)
             run.schedule.total_steps = run.group.from_main(run.schedule.total_steps)

@@ -1,0 +1,52 @@
+"""A time budget on the CPU clock (benchmarks on a shared machine): the config's choice
+and a tiny run that ends by the CPU seconds it spent, not by the wall time."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from training.ml.config import TrainConfig
+from training.ml.engine import train
+from training.ml.errors import ConfigError
+
+from .conftest import tiny_config
+
+
+def test_the_budget_clock_is_wall_or_cpu() -> None:
+    assert TrainConfig().time_budget_clock == "wall"
+    config = TrainConfig(time_budget_minutes=2, time_budget_clock="cpu")
+    assert TrainConfig.from_dict(config.to_dict()).time_budget_clock == "cpu"
+    with pytest.raises(ConfigError, match="time_budget_clock must be one of wall, cpu"):
+        TrainConfig(time_budget_clock="gpu")
+
+
+def test_a_cpu_budget_ends_the_run_by_cpu_seconds(
+    synthetic: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Each step event sleeps (wall time without CPU time, as on a machine busy with
+    other work): the run goes on well past its budget in wall seconds and ends when
+    its CPU seconds are spent."""
+    budget = 2.0
+
+    def busy_machine(event: dict) -> None:
+        if event["event"] == "step":
+            time.sleep(0.3)
+
+    cpu, wall = time.process_time(), time.monotonic()
+    result = train(
+        tiny_config(epochs=100, time_budget_minutes=budget / 60, time_budget_clock="cpu"),
+        coco=synthetic[0],
+        images_dir=synthetic[1],
+        out_dir=tmp_path,
+        on_progress=busy_machine,
+        clock_started=wall - 1000,  # a wall reading: the CPU clock counts from the call
+    )
+    cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+    assert result.status == "time_budget"
+    assert result.epochs_completed >= 2
+    assert budget - 0.5 < cpu < budget + 1.0  # one slow step or validation past it
+    assert result.elapsed_seconds == pytest.approx(cpu, abs=0.3)  # the budget's CPU seconds
+    assert wall > budget + 2.0  # a wall-clock budget would have ended it at 2 s
