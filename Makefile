@@ -67,24 +67,32 @@ bench-editor: $(VENV)/.dev-installed chromium
 bench-annotation-load: $(VENV)/.runtime-installed
 	@$(PY) tests/bench/bench_annotation_load.py
 
-# --- Benchmarks (not tests): BCCD, standard split, wall-clock budget per run ---------------
-# make bench-train [BENCH_BUDGET=15] [BENCH_PRESETS="fast balanced accurate"] [BENCH_THREADS=2]
-# make bench-peer  [BENCH_BUDGET=15] [PEER_IMGSZ=416]
-# Results: $(BENCH_OUT)/<model>-<budget>min.json and $(BENCH_OUT)/results.md (git-ignored).
+# --- Benchmarks (not tests): BCCD or rabbit, fixed splits, a wall-clock or CPU budget ------
+# make bench-train [BENCH_BUDGET=15 | BENCH_CPU_BUDGET=30] [BENCH_DATASET=bccd|rabbit]
+#                  [BENCH_PRESETS="fast balanced accurate"] [BENCH_THREADS=2]
+# make bench-peer  [BENCH_BUDGET=15 | BENCH_CPU_BUDGET=30] [BENCH_DATASET=bccd|rabbit] [PEER_IMGSZ=416]
+# BENCH_CPU_BUDGET (minutes of the process's CPU time over all threads) replaces the wall budget.
+# Results: $(BENCH_OUT)/[rabbit-]<model>-[cpu]<budget>min.json and $(BENCH_OUT)/results.md
+# (git-ignored), with the wall and CPU seconds, the CPU share and the load average of each run.
 .PHONY: bench-train bench-peer
 BENCH_BUDGET ?= 15
+BENCH_CPU_BUDGET ?=
+BENCH_DATASET ?= bccd
 BENCH_PRESETS ?= fast balanced accurate
 BENCH_THREADS ?= 2
 BENCH_VOC ?= $(CURDIR)/../shared/datasets/bccd-voc/BCCD
+BENCH_RABBIT ?= $(CURDIR)/../shared/datasets/rabbit-roboflow
 BENCH_OUT ?= bench-results
 PEER_VENV ?= $(BENCH_OUT)/.peer-venv
 PEER_IMGSZ ?= 416
+BENCH_SOURCES = --dataset $(BENCH_DATASET) --voc $(BENCH_VOC) --rabbit $(BENCH_RABBIT)
+BENCH_LIMIT = $(if $(BENCH_CPU_BUDGET),--cpu-budget $(BENCH_CPU_BUDGET),--budget $(BENCH_BUDGET))
 
 bench-train: $(VENV)/.runtime-installed
 	@for preset in $(BENCH_PRESETS); do \
-	  echo "== $$preset, $(BENCH_BUDGET) min, $(BENCH_THREADS) threads"; \
-	  $(PY) -m training.ml.bench --voc $(BENCH_VOC) --preset $$preset \
-	    --budget $(BENCH_BUDGET) --threads $(BENCH_THREADS) --out $(BENCH_OUT) || exit 1; \
+	  echo "== $$preset, $(BENCH_DATASET), $(BENCH_LIMIT), $(BENCH_THREADS) threads"; \
+	  $(PY) -m training.ml.bench $(BENCH_SOURCES) --preset $$preset \
+	    $(BENCH_LIMIT) --threads $(BENCH_THREADS) --out $(BENCH_OUT) || exit 1; \
 	done
 	@cat $(BENCH_OUT)/results.md
 
@@ -94,9 +102,9 @@ $(PEER_VENV)/.installed: training/ml/bench-peer-requirements.txt
 	touch $@
 
 bench-peer: $(PEER_VENV)/.installed $(VENV)/.runtime-installed
-	$(PEER_VENV)/bin/python training/ml/bench_peer.py --voc $(BENCH_VOC) \
-	  --budget $(BENCH_BUDGET) --threads $(BENCH_THREADS) --imgsz $(PEER_IMGSZ) --out $(BENCH_OUT)
-	$(PY) -m training.ml.bench --table-only --voc $(BENCH_VOC) --out $(BENCH_OUT)
+	$(PEER_VENV)/bin/python training/ml/bench_peer.py $(BENCH_SOURCES) \
+	  $(BENCH_LIMIT) --threads $(BENCH_THREADS) --imgsz $(PEER_IMGSZ) --out $(BENCH_OUT)
+	$(PY) -m training.ml.bench --table-only --voc $(BENCH_VOC) --rabbit $(BENCH_RABBIT) --out $(BENCH_OUT)
 
 # A 100,000-image, 1,000,000-box project on PostgreSQL (built once in its own database,
 # BENCH_SCALE_DATABASE_URL, default postgres://root@127.0.0.1:5432/bench_scale): every page,

@@ -58,3 +58,33 @@ def test_table_lists_the_label_audit(tmp_path: Path) -> None:
     ) in text
     (tmp_path / "accurate-15min.json").write_text(json.dumps({**figures, "label_audit": None}))
     assert "Label audit" not in write_table(tmp_path).read_text()
+
+
+def test_table_shows_the_cpu_share_and_a_section_per_data_set(tmp_path: Path) -> None:
+    ours = {
+        "dataset": "rabbit",
+        "preset": "fast",
+        "budget_minutes": 30,
+        "budget_clock": "cpu",
+        "epochs": 12,
+        "seconds_per_epoch": 40.0,
+        "test_map50": 0.7,
+        "test_map": 0.4,
+        "test_ap50_per_class": {"rabbit": 0.7},
+        "wall_seconds": 1200.0,
+        "cpu_seconds": 1800.0,
+        "cpu_share": 0.75,
+        "load_average_start": [1.5, 1.2, 1.0],
+        "load_average_end": [2.25, 1.9, 1.3],
+    }
+    (tmp_path / "rabbit-fast-cpu30min.json").write_text(json.dumps(ours))
+    bccd = {"preset": "fast", "budget_minutes": 15, "test_map50": 0.9, "test_map": 0.6}
+    (tmp_path / "fast-15min.json").write_text(json.dumps(bccd))  # no "dataset": BCCD's
+    text = write_table(tmp_path).read_text()
+    bccd_part, rabbit_part = text.split("## rabbit-roboflow")
+    assert "## BCCD" in bccd_part and "| fast | 15 |" in bccd_part
+    assert "| CPU share |" in bccd_part and "| CPU share |" in rabbit_part
+    assert "| AP@0.5 rabbit |" in rabbit_part
+    [row] = [line for line in rabbit_part.splitlines() if line.startswith("| fast")]
+    assert row.startswith("| fast | 30 CPU | 12 | 40.0 | 0.700 | 0.400 | 0.700 |")
+    assert row.endswith("| 1200 | 1800 | 0.75 | 1.50 / 2.25 |")
