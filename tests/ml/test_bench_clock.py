@@ -50,3 +50,35 @@ def test_a_cpu_budget_ends_the_run_by_cpu_seconds(
     assert budget - 0.5 < cpu < budget + 1.0  # one slow step or validation past it
     assert result.elapsed_seconds == pytest.approx(cpu, abs=0.3)  # the budget's CPU seconds
     assert wall > budget + 2.0  # a wall-clock budget would have ended it at 2 s
+
+
+def test_the_peers_cpu_budget_stops_ultralytics_by_cpu_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """bench_peer.CpuBudget's callbacks on a stand-in for Ultralytics' trainer (only the
+    attributes they use): ``time`` follows the CPU rate, ``stop`` comes with the budget."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "training" / "ml"))
+    from bench_peer import CpuBudget  # a script of the peer's venv: its folder's imports
+
+    class Trainer:
+        stop = False
+        train_time_start = time.time()
+        args = type("Args", (), {"time": None})()
+
+    budget, trainer = CpuBudget(0.3, threads=1), Trainer()
+    assert budget.initial_hours() == pytest.approx(0.3 / 3600)
+    budget.start(trainer)
+    budget.check(trainer)
+    assert not trainer.stop and budget.spent is None
+    time.sleep(1.2)  # wall time without CPU time: the rest of the budget takes longer
+    busy = time.process_time()
+    while time.process_time() - busy < 0.1:
+        pass
+    budget.refit(trainer)
+    assert trainer.args.time * 3600 > 1.2 + 0.2 / 1.0  # at a CPU rate well under 1
+    budget.check(trainer)
+    assert not trainer.stop
+    while time.process_time() - busy < 0.35:
+        pass
+    budget.check(trainer)
+    assert trainer.stop and 0.3 <= budget.spent < 0.5

@@ -116,6 +116,7 @@ class CpuBudget:
     def __init__(self, seconds: float, threads: int) -> None:
         self.seconds, self.threads = seconds, threads
         self.clock = RunClock(threads)
+        self.spent: float | None = None  # CPU seconds counted when training stopped
 
     def initial_hours(self) -> float:
         """The ``time`` argument to start with: the budget at a full share of the threads."""
@@ -138,8 +139,11 @@ class CpuBudget:
         trainer.args.time = (time.time() - trainer.train_time_start + left / rate) / 3600
 
     def check(self, trainer: Any) -> None:
-        if self.clock.cpu_seconds() >= self.seconds:
+        spent = self.clock.cpu_seconds()
+        if spent >= self.seconds:
             trainer.stop = True
+        if trainer.stop:
+            self.spent = round(spent, 1)
 
 
 def onnx_latency_ms(model_path: Path, image: object, *, threads: int, runs: int = 100) -> float:
@@ -210,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     prefix = "" if args.dataset == "bccd" else f"{args.dataset}-"
     name = f"{prefix}yolov8n-{budget_label(minutes, clock)}"
     model = YOLO("yolov8n.yaml")
-    hours = minutes / 60
+    hours, cpu_budget = minutes / 60, None
     if clock == "cpu":
         cpu_budget = CpuBudget(minutes * 60, args.threads)
         cpu_budget.attach(model)
@@ -286,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_seconds": round(elapsed, 1),
         # The training's (model.train: its setup, epochs and final validation).
         **trained,
+        # The CPU budget's count (from the training loop's start) when training stopped.
+        "budget_cpu_seconds": cpu_budget.spent if cpu_budget is not None else None,
         "process_wall_seconds": whole["wall_seconds"],
         "process_cpu_seconds": whole["cpu_seconds"],
         "ultralytics_test_map50": float(test.box.map50),
