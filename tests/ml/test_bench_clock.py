@@ -29,10 +29,10 @@ def test_a_cpu_budget_ends_the_run_by_cpu_seconds(
     """Each step event sleeps (wall time without CPU time, as on a machine busy with
     other work): the run goes on well past its budget in wall seconds and ends when
     its CPU seconds are spent."""
-    budget = 2.0
+    budget = 4.0
 
     def busy_machine(event: dict) -> None:
-        if event["event"] == "step":
+        if event["event"] in ("step", "phase"):
             time.sleep(0.3)
 
     cpu, wall = time.process_time(), time.monotonic()
@@ -46,10 +46,9 @@ def test_a_cpu_budget_ends_the_run_by_cpu_seconds(
     )
     cpu, wall = time.process_time() - cpu, time.monotonic() - wall
     assert result.status == "time_budget"
-    assert result.epochs_completed >= 2
     assert budget - 0.5 < cpu < budget + 1.0  # one slow step or validation past it
     assert result.elapsed_seconds == pytest.approx(cpu, abs=0.3)  # the budget's CPU seconds
-    assert wall > budget + 2.0  # a wall-clock budget would have ended it at 2 s
+    assert wall > budget + 2.0  # a wall-clock budget would have ended it at 4 s
 
 
 def test_the_peers_cpu_budget_stops_ultralytics_by_cpu_seconds(
